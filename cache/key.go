@@ -1,0 +1,91 @@
+package cache
+
+import (
+	"bytes"
+	"encoding/binary"
+)
+
+// A key is the canonical, flat encoding of a metric name and its label set:
+//
+//	uvarint(len(name)) name { uvarint(len(lname)) lname uvarint(len(lvalue)) lvalue }
+//
+// with the labels sorted by name and the ones with an empty value left out,
+// so that label order and empty labels never make two keys for one series
+// (as prometheus/model/labels does with its single flat string). One key is
+// one allocation-free byte string whose length is what it costs the budget.
+
+// appendKey appends the key of name{labels} to dst. It sorts labels in place
+// by name. A label named skip (le or quantile for histograms and summaries;
+// nil for none) is left out of the key and its value returned, found reports
+// whether it was there.
+func appendKey(dst, name []byte, labels []Label, skip []byte) (key, skipped []byte, found bool, err error) {
+	sortLabels(labels)
+	dst = binary.AppendUvarint(dst, uint64(len(name)))
+	dst = append(dst, name...)
+	for i := range labels {
+		l := &labels[i]
+		if i > 0 && bytes.Equal(labels[i-1].Name, l.Name) {
+			return dst, nil, false, ErrDuplicateLabel
+		}
+		if skip != nil && bytes.Equal(l.Name, skip) {
+			skipped, found = l.Value, true
+			continue
+		}
+		if len(l.Value) == 0 {
+			continue
+		}
+		dst = binary.AppendUvarint(dst, uint64(len(l.Name)))
+		dst = append(dst, l.Name...)
+		dst = binary.AppendUvarint(dst, uint64(len(l.Value)))
+		dst = append(dst, l.Value...)
+	}
+	return dst, skipped, found, nil
+}
+
+// sortLabels is an insertion sort: label sets are small, and sort.Slice
+// would allocate on the hot path.
+func sortLabels(ls []Label) {
+	for i := 1; i < len(ls); i++ {
+		for j := i; j > 0 && bytes.Compare(ls[j].Name, ls[j-1].Name) < 0; j-- {
+			ls[j], ls[j-1] = ls[j-1], ls[j]
+		}
+	}
+}
+
+// splitKey returns the metric name of key and the encoded labels after it.
+func splitKey(key []byte) (name, labels []byte) {
+	n, w := binary.Uvarint(key)
+	return key[w : w+int(n)], key[w+int(n):]
+}
+
+// nextLabel decodes the first label of encoded labels and returns the rest.
+// ok is false when labels is empty.
+func nextLabel(labels []byte) (name, value, rest []byte, ok bool) {
+	if len(labels) == 0 {
+		return nil, nil, nil, false
+	}
+	n, w := binary.Uvarint(labels)
+	name = labels[w : w+int(n)]
+	labels = labels[w+int(n):]
+	n, w = binary.Uvarint(labels)
+	value = labels[w : w+int(n)]
+	return name, value, labels[w+int(n):], true
+}
+
+// appendName appends the key of a bare name (no labels): the key of a family.
+func appendName(dst, name []byte) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(name)))
+	return append(dst, name...)
+}
+
+// compareKeys orders keys by metric name, then by their encoded labels: the
+// order of the exposition (families sorted by name; within one, any fixed
+// order of series).
+func compareKeys(a, b []byte) int {
+	an, al := splitKey(a)
+	bn, bl := splitKey(b)
+	if c := bytes.Compare(an, bn); c != 0 {
+		return c
+	}
+	return bytes.Compare(al, bl)
+}
