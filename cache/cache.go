@@ -76,7 +76,7 @@ const (
 	flagCount   = 1 << 1
 	flagSummary = 1 << 2 // a compound item of a summary, not a histogram
 	flagHelp    = 1 << 3
-	typeMask  = 7
+	typeMask    = 7
 )
 
 // Cache is the store. Create it with New.
