@@ -3,8 +3,10 @@ module github.com/push-gateway/push-gateway
 go 1.26.0
 
 require (
+	github.com/alecthomas/kong v1.17.0
 	github.com/prometheus/client_model v0.6.3
 	github.com/prometheus/common v0.73.1
+	go.uber.org/atomic v1.12.0
 )
 
 require (

@@ -1,0 +1,273 @@
+// Command push-gateway keeps metrics that local processes push into a Unix
+// socket for a TTL inside a fixed memory budget, and serves them to
+// Prometheus on /metrics.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kong"
+	"github.com/prometheus/common/promslog"
+	"github.com/prometheus/common/version"
+
+	"github.com/push-gateway/push-gateway/cache"
+	"github.com/push-gateway/push-gateway/expose"
+	"github.com/push-gateway/push-gateway/ingest"
+)
+
+const name = "push-gateway"
+
+// Size is a byte count written with a B, KiB, MiB or GiB suffix (or none).
+type Size int
+
+// UnmarshalText parses a size such as 10KiB.
+func (s *Size) UnmarshalText(b []byte) error {
+	t := strings.TrimSpace(string(b))
+	mult := 1
+	for _, u := range []struct {
+		suffix string
+		mult   int
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"B", 1}} {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseUint(t, 10, 31)
+	if err != nil || int(n)*mult/mult != int(n) {
+		return fmt.Errorf("%q is not a size: want a whole number of B, KiB, MiB or GiB, such as 10KiB", b)
+	}
+	*s = Size(int(n) * mult)
+	return nil
+}
+
+// FileMode is an octal file mode such as 0660.
+type FileMode os.FileMode
+
+// UnmarshalText parses an octal mode.
+func (m *FileMode) UnmarshalText(b []byte) error {
+	n, err := strconv.ParseUint(string(b), 8, 32)
+	if err != nil || n > 0o777 {
+		return fmt.Errorf("%q is not an octal file mode such as 0660", b)
+	}
+	*m = FileMode(n)
+	return nil
+}
+
+// CLI holds the command line. Every flag can also be set from the
+// environment as PUSH_GATEWAY_<FLAG> (dots and dashes become underscores).
+type CLI struct {
+	Ingest struct {
+		Socket         string        `default:"/run/push-gateway.sock" help:"Path of the stream socket that processes push into."`
+		SocketMode     FileMode      `default:"0660" help:"File mode of the push socket, in octal."`
+		MaxLineLength  Size          `default:"64KiB" help:"Longest line accepted on the raw stream; longer lines are skipped and counted."`
+		MaxConnections int           `default:"512" help:"Connections on the push socket served at once; more are closed at accept and counted."`
+		IdleTimeout    time.Duration `default:"5m" help:"A connection on the push socket that sends nothing for this long is closed."`
+	} `embed:"" prefix:"ingest." group:"Ingest (the push socket)"`
+	Web struct {
+		ListenAddress          string `default:":9091" help:"TCP address of the read-only HTTP server."`
+		TelemetryPath          string `default:"/metrics" help:"Path that serves the cached metrics."`
+		DisableExporterMetrics bool   `help:"Leave the push_gateway_* self-metrics out of the exposition."`
+	} `embed:"" prefix:"web." group:"Web (Prometheus scrapes here)"`
+	Cache struct {
+		TTL  time.Duration `name:"ttl" default:"1m" help:"A series disappears this long after its last update (Go duration; 0 keeps series until the budget needs their room)."`
+		Size Size          `default:"10KiB" help:"Memory budget of the cache in bytes, with a B, KiB or MiB suffix: keys, values, metadata and index all count."`
+	} `embed:"" prefix:"cache." group:"Cache"`
+	Log struct {
+		Level  string `default:"info" enum:"debug,info,warn,error" help:"Only log messages with the given severity or above. One of: [debug, info, warn, error]."`
+		Format string `default:"logfmt" enum:"logfmt,json" help:"Output format of log messages. One of: [logfmt, json]."`
+	} `embed:"" prefix:"log." group:"Logging"`
+	Version kong.VersionFlag `help:"Show version, revision, build date and Go version, then exit."`
+}
+
+// Validate checks what the flag types cannot.
+func (c *CLI) Validate() error {
+	switch {
+	case c.Cache.TTL < 0:
+		return fmt.Errorf("--cache.ttl: %s is negative", c.Cache.TTL)
+	case c.Cache.Size < cache.MinBudget:
+		return fmt.Errorf("--cache.size: %d bytes is below the minimum of %d (1KiB)", c.Cache.Size, cache.MinBudget)
+	case c.Ingest.Socket == "":
+		return errors.New("--ingest.socket: empty path")
+	case c.Ingest.MaxConnections < 1:
+		return fmt.Errorf("--ingest.max-connections: %d is below 1", c.Ingest.MaxConnections)
+	case c.Ingest.IdleTimeout <= 0:
+		return fmt.Errorf("--ingest.idle-timeout: %s is not positive", c.Ingest.IdleTimeout)
+	case c.Ingest.MaxLineLength < 256:
+		return fmt.Errorf("--ingest.max-line-length: %d bytes is below the minimum of 256", c.Ingest.MaxLineLength)
+	case !strings.HasPrefix(c.Web.TelemetryPath, "/"):
+		return fmt.Errorf("--web.telemetry-path: %q does not start with /", c.Web.TelemetryPath)
+	case c.Web.TelemetryPath == "/" || strings.HasPrefix(c.Web.TelemetryPath, "/-/"):
+		return fmt.Errorf("--web.telemetry-path: %q is taken by the landing page or health endpoints", c.Web.TelemetryPath)
+	}
+	if _, _, err := net.SplitHostPort(c.Web.ListenAddress); err != nil {
+		return fmt.Errorf("--web.listen-address: %w", err)
+	}
+	if dir := filepath.Dir(c.Ingest.Socket); !isDir(dir) {
+		return fmt.Errorf("--ingest.socket: directory %s does not exist", dir)
+	}
+	return nil
+}
+
+func isDir(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
+}
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// exitCode carries kong's wish to exit (after --help or --version).
+type exitCode int
+
+// run is the whole program; it returns the exit status: 0, 1 for a failure
+// at run time, 2 for a usage error.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
+	var cli CLI
+	parser, err := kong.New(&cli,
+		kong.Name(name),
+		kong.Description("Keeps metrics that local processes push into a Unix socket, for a TTL and within a memory budget, and serves them to Prometheus."),
+		kong.DefaultEnvars("PUSH_GATEWAY"),
+		kong.Vars{"version": version.Print(name)},
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(c int) { panic(exitCode(c)) }),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true, FlagsLast: true}),
+	)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return 2
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			c, ok := r.(exitCode)
+			if !ok {
+				panic(r)
+			}
+			code = int(c)
+		}
+	}()
+	if _, err := parser.Parse(args); err != nil {
+		fmt.Fprintf(stderr, "%s: error: %v\n", name, err)
+		return 2
+	}
+
+	lvl, fmtr := promslog.NewLevel(), promslog.NewFormat()
+	lvl.Set(cli.Log.Level)
+	fmtr.Set(cli.Log.Format)
+	logger := promslog.New(&promslog.Config{Level: lvl, Format: fmtr, Writer: stderr})
+
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := serve(ctx, &cli, logger); err != nil {
+		logger.Error("exiting", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func serve(ctx context.Context, cli *CLI, logger *slog.Logger) error {
+	c := cache.New(cache.Options{Budget: int(cli.Cache.Size), TTL: cli.Cache.TTL})
+
+	// The TCP listener first: if the address is taken, the socket is never
+	// created, and nothing is left behind.
+	tcp, err := net.Listen("tcp", cli.Web.ListenAddress)
+	if err != nil {
+		return fmt.Errorf("--web.listen-address: %w", err)
+	}
+	sock, err := ingest.Listen(cli.Ingest.Socket, os.FileMode(cli.Ingest.SocketMode))
+	if err != nil {
+		tcp.Close()
+		return fmt.Errorf("--ingest.socket: %w", err)
+	}
+
+	var h *expose.Handler // set below; the socket's HTTP reads serve it too
+	ing := ingest.NewServer(ingest.Options{
+		Cache:          c,
+		Logger:         logger.With("component", "ingest"),
+		MaxLineLength:  int(cli.Ingest.MaxLineLength),
+		MaxConnections: cli.Ingest.MaxConnections,
+		IdleTimeout:    cli.Ingest.IdleTimeout,
+		HTTP: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodGet || r.Method == http.MethodHead {
+				h.ServeHTTP(w, r)
+				return
+			}
+			w.Header().Set("Connection", "close")
+			http.Error(w, "not implemented: pushes over HTTP are not supported yet; write the text format to the socket as a raw stream", http.StatusNotImplemented)
+		}),
+	})
+	var self []expose.SelfFamily
+	if !cli.Web.DisableExporterMetrics {
+		self = selfMetrics(c, ing.Stats())
+	}
+	h = expose.New(expose.Options{
+		Cache:         c,
+		TelemetryPath: cli.Web.TelemetryPath,
+		Self:          self,
+		Version:       version.Info(),
+	})
+	web := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+	}
+
+	logger.Info("starting "+name, "version", version.Info(), "build_context", version.BuildContext(),
+		"socket", sock.Addr().String(), "address", tcp.Addr().String())
+
+	errc := make(chan error, 2)
+	go func() {
+		if err := web.Serve(tcp); !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("web server: %w", err)
+		}
+	}()
+	go func() {
+		if err := ing.Serve(sock); err != nil {
+			errc <- fmt.Errorf("push socket: %w", err)
+		}
+	}()
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				c.Expire()
+			}
+		}
+	}()
+
+	var failure error
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down")
+	case failure = <-errc:
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+	defer cancel()
+	if err := ing.Shutdown(sctx); err != nil {
+		logger.Warn("push socket did not close cleanly", "err", err)
+	}
+	if err := web.Shutdown(sctx); err != nil {
+		web.Close()
+	}
+	sock.Close() // removes the socket file
+	return failure
+}

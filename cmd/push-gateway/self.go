@@ -1,0 +1,54 @@
+package main
+
+import (
+	"github.com/push-gateway/push-gateway/cache"
+	"github.com/push-gateway/push-gateway/expose"
+	"github.com/push-gateway/push-gateway/ingest"
+)
+
+// selfMetrics returns the daemon's own metric families, named as
+// ../shared/PRODUCT.md fixes them.
+func selfMetrics(c *cache.Cache, in *ingest.Stats) []expose.SelfFamily {
+	gauge := func(name, help string, v func(cache.Stats) int) expose.SelfFamily {
+		return expose.SelfFamily{Name: name, Append: func(dst []byte) []byte {
+			dst = expose.AppendHeader(dst, name, help, cache.Gauge)
+			return expose.AppendSample(dst, name, "", "", float64(v(c.Stats())))
+		}}
+	}
+	return []expose.SelfFamily{
+		gauge("push_gateway_cache_series", "Series in the cache.", func(s cache.Stats) int { return s.Series }),
+		gauge("push_gateway_cache_bytes", "Bytes of the cache budget in use.", func(s cache.Stats) int { return s.Bytes }),
+		gauge("push_gateway_cache_budget_bytes", "The cache budget in bytes (--cache.size).", func(s cache.Stats) int { return s.Budget }),
+		{Name: "push_gateway_cache_evictions_total", Append: func(dst []byte) []byte {
+			const n = "push_gateway_cache_evictions_total"
+			s := c.Stats()
+			dst = expose.AppendHeader(dst, n, "Items removed from the cache or refused by it, by reason.", cache.Counter)
+			dst = expose.AppendSample(dst, n, "reason", "budget", float64(s.Evicted))
+			dst = expose.AppendSample(dst, n, "reason", "expired", float64(s.Expired))
+			return expose.AppendSample(dst, n, "reason", "too_large", float64(s.TooLarge))
+		}},
+		{Name: "push_gateway_ingest_lines_total", Append: func(dst []byte) []byte {
+			const n = "push_gateway_ingest_lines_total"
+			dst = expose.AppendHeader(dst, n, "Lines and events applied to the cache.", cache.Counter)
+			return expose.AppendSample(dst, n, "", "", float64(in.Lines.Load()))
+		}},
+		{Name: "push_gateway_ingest_lines_rejected_total", Append: func(dst []byte) []byte {
+			const n = "push_gateway_ingest_lines_rejected_total"
+			dst = expose.AppendHeader(dst, n, "Lines and events skipped because they were bad, by reason.", cache.Counter)
+			for _, r := range ingest.Reasons {
+				dst = expose.AppendSample(dst, n, "reason", r, float64(in.Rejected[r].Load()))
+			}
+			return dst
+		}},
+		{Name: "push_gateway_ingest_connections", Append: func(dst []byte) []byte {
+			const n = "push_gateway_ingest_connections"
+			dst = expose.AppendHeader(dst, n, "Open connections on the push socket.", cache.Gauge)
+			return expose.AppendSample(dst, n, "", "", float64(in.Connections.Load()))
+		}},
+		{Name: "push_gateway_ingest_connections_refused_total", Append: func(dst []byte) []byte {
+			const n = "push_gateway_ingest_connections_refused_total"
+			dst = expose.AppendHeader(dst, n, "Connections closed at accept because --ingest.max-connections were open.", cache.Counter)
+			return expose.AppendSample(dst, n, "", "", float64(in.Refused.Load()))
+		}},
+	}
+}

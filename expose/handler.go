@@ -1,0 +1,129 @@
+package expose
+
+import (
+	"bytes"
+	"html"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"github.com/push-gateway/push-gateway/cache"
+)
+
+// SelfFamily is one of the daemon's own metric families. Append writes its
+// HELP, TYPE and sample lines; it is called once per scrape.
+type SelfFamily struct {
+	Name   string
+	Append func(dst []byte) []byte
+}
+
+// Options configure a Handler.
+type Options struct {
+	Cache         *cache.Cache
+	TelemetryPath string       // "" means /metrics
+	Self          []SelfFamily // the daemon's own metrics; sorted by New
+	Version       string       // shown on the landing page
+}
+
+// Handler serves the read-only endpoints: the telemetry path, /-/healthy,
+// /-/ready and the landing page at /. Anything but GET and HEAD is 405, an
+// unknown path 404. It is safe for concurrent use.
+type Handler struct {
+	o    Options
+	pool sync.Pool // of *scrape
+}
+
+type scrape struct {
+	snap cache.Snapshot
+	buf  []byte
+}
+
+// New returns a Handler.
+func New(o Options) *Handler {
+	if o.TelemetryPath == "" {
+		o.TelemetryPath = "/metrics"
+	}
+	self := append([]SelfFamily(nil), o.Self...)
+	for i := 1; i < len(self); i++ { // few, and sorted once
+		for j := i; j > 0 && self[j].Name < self[j-1].Name; j-- {
+			self[j], self[j-1] = self[j-1], self[j]
+		}
+	}
+	o.Self = self
+	return &Handler{o: o}
+}
+
+// AppendMetrics appends the whole exposition: the cache's families and the
+// self-metrics, merged in name order. A pushed family with the name of a
+// self-metric is left out, so that no name appears twice.
+func (h *Handler) AppendMetrics(dst []byte, snap *cache.Snapshot) []byte {
+	h.o.Cache.Snapshot(snap)
+	self := h.o.Self
+	for i := 0; i < snap.Len(); i++ {
+		f := snap.Family(i)
+		for len(self) > 0 && self[0].Name <= string(f.Name) {
+			dst = self[0].Append(dst)
+			if self[0].Name == string(f.Name) {
+				f = nil
+			}
+			self = self[1:]
+		}
+		if f != nil {
+			dst = AppendFamily(dst, f)
+		}
+	}
+	for _, s := range self {
+		dst = s.Append(dst)
+	}
+	return dst
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed: this endpoint is read-only", http.StatusMethodNotAllowed)
+		return
+	}
+	switch r.URL.Path {
+	case h.o.TelemetryPath:
+		h.serveMetrics(w, r)
+	case "/-/healthy", "/-/ready":
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("OK\n"))
+	case "/":
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write(h.landing())
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func (h *Handler) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	s, _ := h.pool.Get().(*scrape)
+	if s == nil {
+		s = new(scrape)
+	}
+	s.buf = h.AppendMetrics(s.buf[:0], &s.snap)
+	w.Header().Set("Content-Type", ContentType)
+	w.Header().Set("Content-Length", strconv.Itoa(len(s.buf)))
+	if r.Method != http.MethodHead {
+		w.Write(s.buf)
+	}
+	// A scrape of a full 16 MiB cache must not pin that much for the next.
+	if cap(s.buf) <= 1<<20 {
+		h.pool.Put(s)
+	}
+}
+
+func (h *Handler) landing() []byte {
+	var b bytes.Buffer
+	b.WriteString("<!DOCTYPE html>\n<html><head><title>push-gateway</title></head><body>\n<h1>push-gateway</h1>\n")
+	b.WriteString("<p>Processes push metrics into a Unix socket; this server only reads.</p>\n<ul>\n")
+	b.WriteString(`<li><a href="` + html.EscapeString(h.o.TelemetryPath) + `">` + html.EscapeString(h.o.TelemetryPath) + "</a></li>\n")
+	b.WriteString("<li><a href=\"/-/healthy\">/-/healthy</a></li>\n<li><a href=\"/-/ready\">/-/ready</a></li>\n</ul>\n")
+	if h.o.Version != "" {
+		b.WriteString("<p>" + html.EscapeString(h.o.Version) + "</p>\n")
+	}
+	b.WriteString("</body></html>\n")
+	return b.Bytes()
+}

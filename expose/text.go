@@ -1,0 +1,161 @@
+// Package expose serves the cache over HTTP: the text exposition on the
+// telemetry path, health endpoints and a landing page. It only reads.
+package expose
+
+import (
+	"math"
+	"strconv"
+
+	"github.com/push-gateway/push-gateway/cache"
+)
+
+// ContentType is the media type of the text exposition format 0.0.4.
+const ContentType = "text/plain; version=0.0.4; charset=utf-8"
+
+// AppendFamily appends family f of a snapshot in the text format: its HELP
+// (when a client gave one), its TYPE, and its series, histogram and summary
+// lines grouped as the format requires.
+func AppendFamily(dst []byte, f *cache.Family) []byte {
+	name := f.Name
+	if f.HasHelp {
+		dst = append(dst, "# HELP "...)
+		dst = append(dst, name...)
+		dst = append(dst, ' ')
+		dst = appendEscaped(dst, f.Help, false)
+		dst = append(dst, '\n')
+	}
+	dst = append(dst, "# TYPE "...)
+	dst = append(dst, name...)
+	dst = append(dst, ' ')
+	dst = append(dst, f.Type.String()...)
+	dst = append(dst, '\n')
+	for i := 0; i < f.Len(); i++ {
+		s, ok := f.Series(i)
+		if !ok {
+			continue
+		}
+		switch f.Type {
+		case cache.Histogram, cache.Summary:
+			extra, suffix := "quantile", ""
+			if f.Type == cache.Histogram {
+				extra, suffix = "le", "_bucket"
+			}
+			for j := 0; j < s.Buckets(); j++ {
+				bound, v := s.Bucket(j)
+				dst = appendSample(dst, name, suffix, s.Labels(), extra, bound, v)
+			}
+			if v, ok := s.Sum(); ok {
+				dst = appendSample(dst, name, "_sum", s.Labels(), "", 0, v)
+			}
+			if v, ok := s.Count(); ok {
+				dst = appendSample(dst, name, "_count", s.Labels(), "", 0, v)
+			}
+		default:
+			dst = appendSample(dst, name, "", s.Labels(), "", 0, s.Value())
+		}
+	}
+	return dst
+}
+
+// appendSample appends one sample line; extra, when not empty, is one more
+// label (le or quantile) whose value is the number bound.
+func appendSample(dst, name []byte, suffix string, labels []byte, extra string, bound, v float64) []byte {
+	dst = append(dst, name...)
+	dst = append(dst, suffix...)
+	if len(labels) > 0 || extra != "" {
+		dst = append(dst, '{')
+		sep := false
+		for {
+			n, val, rest, ok := cache.NextLabel(labels)
+			if !ok {
+				break
+			}
+			if sep {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, n...)
+			dst = append(dst, '=', '"')
+			dst = appendEscaped(dst, val, true)
+			dst = append(dst, '"')
+			sep, labels = true, rest
+		}
+		if extra != "" {
+			if sep {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, extra...)
+			dst = append(dst, '=', '"')
+			dst = AppendFloat(dst, bound)
+			dst = append(dst, '"')
+		}
+		dst = append(dst, '}')
+	}
+	dst = append(dst, ' ')
+	dst = AppendFloat(dst, v)
+	return append(dst, '\n')
+}
+
+// AppendFloat appends f as the text format writes numbers.
+func AppendFloat(dst []byte, f float64) []byte {
+	switch {
+	case f == 1:
+		return append(dst, '1')
+	case f == 0:
+		return append(dst, '0')
+	case math.IsInf(f, +1):
+		return append(dst, "+Inf"...)
+	case math.IsInf(f, -1):
+		return append(dst, "-Inf"...)
+	case math.IsNaN(f):
+		return append(dst, "NaN"...)
+	}
+	return strconv.AppendFloat(dst, f, 'g', -1, 64)
+}
+
+// appendEscaped escapes a label value (backslash, double quote, newline) or a
+// HELP text (backslash, newline), as the format requires.
+func appendEscaped[T string | []byte](dst []byte, s T, quote bool) []byte {
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		switch {
+		case b == '\\':
+			dst = append(dst, '\\', '\\')
+		case b == '\n':
+			dst = append(dst, '\\', 'n')
+		case b == '"' && quote:
+			dst = append(dst, '\\', '"')
+		default:
+			dst = append(dst, b)
+		}
+	}
+	return dst
+}
+
+// AppendHeader appends the HELP and TYPE lines of a family.
+func AppendHeader(dst []byte, name, help string, t cache.Type) []byte {
+	dst = append(dst, "# HELP "...)
+	dst = append(dst, name...)
+	dst = append(dst, ' ')
+	dst = appendEscaped(dst, help, false)
+	dst = append(dst, "\n# TYPE "...)
+	dst = append(dst, name...)
+	dst = append(dst, ' ')
+	dst = append(dst, t.String()...)
+	return append(dst, '\n')
+}
+
+// AppendSample appends one sample line of a self-metric with at most one
+// label; label "" means none.
+func AppendSample(dst []byte, name, label, value string, v float64) []byte {
+	dst = append(dst, name...)
+	if label != "" {
+		dst = append(dst, '{')
+		dst = append(dst, label...)
+		dst = append(dst, '=', '"')
+		dst = appendEscaped(dst, value, true)
+		dst = append(dst, '"', '}')
+	}
+	dst = append(dst, ' ')
+	dst = AppendFloat(dst, v)
+	return append(dst, '\n')
+}

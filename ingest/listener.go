@@ -1,0 +1,531 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"go.uber.org/atomic"
+
+	"github.com/push-gateway/push-gateway/cache"
+)
+
+// Defaults of the limits in Options.
+const (
+	DefaultMaxLineLength  = 64 << 10
+	DefaultMaxConnections = 512
+	DefaultIdleTimeout    = 5 * time.Minute
+)
+
+// Options configure a Server. The zero value of each limit means its default.
+type Options struct {
+	Cache          *cache.Cache
+	Logger         *slog.Logger
+	MaxLineLength  int           // longer lines are skipped and counted
+	MaxConnections int           // more at once are closed at accept
+	IdleTimeout    time.Duration // a connection that sends nothing this long is closed
+	// HTTP serves the connections that open with an HTTP request line. Nil
+	// answers each with 501 Not Implemented.
+	HTTP http.Handler
+}
+
+// Reasons for a rejected line besides the parser's.
+const (
+	ReasonTooLong        = "too_long"
+	ReasonTooLarge       = "too_large"
+	ReasonTypeConflict   = "type_conflict"
+	ReasonMissingLabel   = "missing_label"
+	ReasonBadBucketLabel = "invalid_bucket_label"
+	ReasonNameClash      = "name_clash"
+)
+
+// Reasons lists every reason a line can be rejected for, in a fixed order.
+var Reasons = []string{
+	ReasonSyntax, ReasonInvalidName, ReasonDuplicateLabel, ReasonInvalidUTF8,
+	ReasonInvalidValue, ReasonInvalidTimestamp, ReasonInvalidType,
+	ReasonTooLong, ReasonTooLarge, ReasonTypeConflict, ReasonMissingLabel,
+	ReasonBadBucketLabel, ReasonNameClash,
+}
+
+// Stats are the counters of a Server, read by the self-metrics.
+type Stats struct {
+	Lines       atomic.Uint64             // lines and events applied
+	Rejected    map[string]*atomic.Uint64 // by reason; keys are Reasons
+	Connections atomic.Int64              // open connections
+	Refused     atomic.Uint64             // connections closed at accept: over MaxConnections
+}
+
+// Server accepts connections on the push socket and applies what they send
+// to the cache.
+type Server struct {
+	o     Options
+	stats Stats
+	http  *http.Server
+	httpL *chanListener
+
+	mu      sync.Mutex
+	conns   map[net.Conn]struct{}
+	closing bool
+	wg      sync.WaitGroup
+	ln      net.Listener
+}
+
+// NewServer returns a Server; call Serve to start it.
+func NewServer(o Options) *Server {
+	if o.MaxLineLength <= 0 {
+		o.MaxLineLength = DefaultMaxLineLength
+	}
+	if o.MaxConnections <= 0 {
+		o.MaxConnections = DefaultMaxConnections
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = DefaultIdleTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.HTTP == nil {
+		o.HTTP = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Connection", "close")
+			http.Error(w, "not implemented: this socket takes the text exposition format as a raw stream", http.StatusNotImplemented)
+		})
+	}
+	s := &Server{o: o, conns: make(map[net.Conn]struct{})}
+	s.stats.Rejected = make(map[string]*atomic.Uint64, len(Reasons))
+	for _, r := range Reasons {
+		s.stats.Rejected[r] = new(atomic.Uint64)
+	}
+	s.httpL = newChanListener()
+	s.http = &http.Server{
+		Handler:           o.HTTP,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       o.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelDebug),
+		ConnState: func(c net.Conn, st http.ConnState) {
+			if st == http.StateClosed || st == http.StateHijacked {
+				s.stats.Connections.Dec()
+			}
+		},
+	}
+	return s
+}
+
+// Stats returns the server's counters.
+func (s *Server) Stats() *Stats { return &s.stats }
+
+// Serve accepts connections on l until Shutdown. It returns nil after
+// Shutdown, or the error that stopped it accepting.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	s.ln = l
+	closing := s.closing
+	s.mu.Unlock()
+	if closing {
+		return nil
+	}
+	go s.http.Serve(s.httpL)
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closing := s.closing
+			s.mu.Unlock()
+			if closing || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			// EMFILE and the like: back off instead of spinning.
+			s.o.Logger.Warn("cannot accept connection", "err", err)
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		if s.stats.Connections.Load() >= int64(s.o.MaxConnections) {
+			s.stats.Refused.Inc()
+			s.o.Logger.Debug("connection refused: too many connections", "max", s.o.MaxConnections)
+			c.Close()
+			continue
+		}
+		s.stats.Connections.Inc()
+		if !s.track(c) {
+			c.Close()
+			s.stats.Connections.Dec()
+			return nil
+		}
+		s.wg.Add(1)
+		go s.serveConn(c)
+	}
+}
+
+func (s *Server) track(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(c net.Conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// Shutdown stops accepting, lets every raw-stream connection apply the
+// complete lines it has received, closes idle and finishing HTTP
+// connections, and returns when all are done or ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	now := time.Now()
+	for c := range s.conns {
+		c.SetReadDeadline(now) // wakes a blocked read; see serveConn
+	}
+	s.mu.Unlock()
+	s.httpL.Close()
+	herr := s.http.Shutdown(ctx)
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return herr
+	case <-ctx.Done():
+		s.mu.Lock()
+		for c := range s.conns {
+			c.Close()
+		}
+		s.mu.Unlock()
+		return ctx.Err()
+	}
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+const readSize = 2 << 10
+
+// serveConn reads the first bytes of a connection to tell HTTP from a raw
+// stream, then serves it as one or the other.
+func (s *Server) serveConn(c net.Conn) {
+	defer s.wg.Done()
+	buf := make([]byte, readSize)
+	n, verdict := 0, sniffMaybe
+	var err error
+	for verdict == sniffMaybe && err == nil {
+		if !s.armDeadline(c) {
+			break
+		}
+		var m int
+		m, err = c.Read(buf[n:])
+		n += m
+		verdict = isHTTP(buf[:n])
+	}
+	if verdict == sniffYes {
+		s.untrack(c)
+		c.SetReadDeadline(time.Time{})
+		if !s.httpL.deliver(&prefixConn{Conn: c, prefix: buf[:n]}) {
+			c.Close()
+			s.stats.Connections.Dec()
+		}
+		return
+	}
+	s.raw(c, buf, n, err)
+}
+
+// armDeadline sets the idle deadline for the next read, unless the server is
+// shutting down; Shutdown sets a past deadline under the same lock, so a
+// connection never sleeps through it.
+func (s *Server) armDeadline(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	c.SetReadDeadline(time.Now().Add(s.o.IdleTimeout))
+	return true
+}
+
+// httpSniff is the longest prefix isHTTP needs: "OPTIONS /".
+const httpSniff = 9
+
+type sniff int
+
+const (
+	sniffMaybe sniff = iota
+	sniffYes
+	sniffNo
+)
+
+var methods = []string{"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"}
+
+// isHTTP tells whether b starts with an HTTP request line: a method, a space
+// and a path or "*". No metric line can start so, since a name is followed
+// by labels or a value, never by "/".
+func isHTTP(b []byte) sniff {
+	maybe := false
+	for _, m := range methods {
+		full := m + " /"
+		if len(b) >= len(full) {
+			if string(b[:len(full)]) == full || string(b[:len(full)]) == m+" *" {
+				return sniffYes
+			}
+		} else if string(b) == full[:len(b)] {
+			maybe = true
+		}
+	}
+	if maybe {
+		return sniffMaybe
+	}
+	return sniffNo
+}
+
+// raw serves a raw stream: buf[:n] is what was read so far, rerr the error
+// that came with it.
+func (s *Server) raw(c net.Conn, buf []byte, n int, rerr error) {
+	defer func() {
+		s.untrack(c)
+		c.Close()
+		s.stats.Connections.Dec()
+	}()
+	var p Parser
+	skipping := false // inside a line over the limit, until its newline
+	for {
+		// Apply every complete line in buf[:n] under one hold of the lock.
+		start := 0
+		if i := bytes.IndexByte(buf[:n], '\n'); i >= 0 {
+			b := s.o.Cache.Begin()
+			for {
+				if skipping {
+					skipping = false
+				} else {
+					s.apply(b, &p, buf[start:start+i])
+				}
+				start += i + 1
+				if i = bytes.IndexByte(buf[start:n], '\n'); i < 0 {
+					break
+				}
+			}
+			b.End()
+		}
+		n = copy(buf, buf[start:n])
+		if rerr != nil {
+			// At the end of the stream the last line may come without a
+			// newline. At shutdown or an idle timeout a partial line is not
+			// one: it is dropped.
+			if n > 0 && !skipping && errors.Is(rerr, io.EOF) {
+				b := s.o.Cache.Begin()
+				s.apply(b, &p, buf[:n])
+				b.End()
+			}
+			var ne net.Error
+			if errors.As(rerr, &ne) && ne.Timeout() && !s.isClosing() {
+				s.o.Logger.Debug("closing idle connection", "idle", s.o.IdleTimeout)
+			}
+			return
+		}
+		if n == len(buf) {
+			switch {
+			case skipping:
+				n = 0
+			case len(buf) <= s.o.MaxLineLength:
+				nb := make([]byte, min(2*len(buf), s.o.MaxLineLength+1))
+				copy(nb, buf[:n])
+				buf = nb
+			default:
+				s.reject(ReasonTooLong, nil)
+				skipping, n = true, 0
+			}
+		} else if len(buf) > readSize && n < readSize/2 {
+			// Give back a buffer that grew for one long line.
+			buf = append(make([]byte, 0, readSize), buf[:n]...)[:readSize]
+		}
+		if !s.armDeadline(c) {
+			return
+		}
+		var m int
+		m, rerr = c.Read(buf[n:])
+		n += m
+	}
+}
+
+func (s *Server) apply(b cache.Batch, p *Parser, line []byte) {
+	kind, err := p.Parse(line)
+	if err != nil {
+		var pe *ParseError
+		if errors.As(err, &pe) {
+			s.reject(pe.Reason, err)
+		} else {
+			s.reject(ReasonSyntax, err)
+		}
+		return
+	}
+	switch kind {
+	case LineSample:
+		err = b.Set(p.Name, p.Labels, p.Value)
+	case LineType:
+		err = b.SetType(p.Name, p.Type)
+	case LineHelp:
+		err = b.SetHelp(p.Name, p.Help)
+	default:
+		return
+	}
+	if err != nil {
+		s.reject(cacheReason(err), err)
+		return
+	}
+	s.stats.Lines.Inc()
+}
+
+func cacheReason(err error) string {
+	switch {
+	case errors.Is(err, cache.ErrTooLarge):
+		return ReasonTooLarge
+	case errors.Is(err, cache.ErrDuplicateLabel):
+		return ReasonDuplicateLabel
+	case errors.Is(err, cache.ErrTypeConflict):
+		return ReasonTypeConflict
+	case errors.Is(err, cache.ErrMissingLabel):
+		return ReasonMissingLabel
+	case errors.Is(err, cache.ErrBadLabelValue):
+		return ReasonBadBucketLabel
+	case errors.Is(err, cache.ErrNameClash):
+		return ReasonNameClash
+	}
+	return ReasonSyntax
+}
+
+func (s *Server) reject(reason string, err error) {
+	if r := s.stats.Rejected[reason]; r != nil {
+		r.Inc()
+	}
+	if s.o.Logger.Enabled(context.Background(), slog.LevelDebug) {
+		s.o.Logger.Debug("line rejected", "reason", reason, "err", err)
+	}
+}
+
+// prefixConn replays the bytes read while sniffing before reading on.
+type prefixConn struct {
+	net.Conn
+	prefix []byte
+}
+
+func (c *prefixConn) Read(b []byte) (int, error) {
+	if len(c.prefix) > 0 {
+		n := copy(b, c.prefix)
+		c.prefix = c.prefix[n:]
+		return n, nil
+	}
+	return c.Conn.Read(b)
+}
+
+// chanListener hands sniffed HTTP connections to an http.Server.
+type chanListener struct {
+	ch   chan net.Conn
+	done chan struct{}
+	once sync.Once
+}
+
+func newChanListener() *chanListener {
+	return &chanListener{ch: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (l *chanListener) deliver(c net.Conn) bool {
+	select {
+	case l.ch <- c:
+		return true
+	case <-l.done:
+		return false
+	}
+}
+
+func (l *chanListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ch:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *chanListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *chanListener) Addr() net.Addr { return &net.UnixAddr{Name: "push-socket", Net: "unix"} }
+
+// Listen returns a listener on the push socket at path with file mode mode.
+// Under systemd socket activation (LISTEN_PID is this process, LISTEN_FDS is
+// at least 1) it uses the passed descriptor 3 instead. A leftover socket file
+// that nothing answers on is replaced; one that a live daemon answers on is
+// an error, as is a path that is not a socket.
+func Listen(path string, mode os.FileMode) (net.Listener, error) {
+	if l, err := activated(); l != nil || err != nil {
+		return l, err
+	}
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("%s exists and is not a socket", path)
+		}
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("%s: another process is listening on this socket", path)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("cannot remove stale socket: %w", err)
+		}
+	}
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("cannot set socket mode: %w", err)
+	}
+	return l, nil
+}
+
+// activated returns the listener systemd passed, if it passed one.
+func activated() (net.Listener, error) {
+	pid, err := strconv.Atoi(os.Getenv("LISTEN_PID"))
+	if err != nil || pid != os.Getpid() {
+		return nil, nil
+	}
+	n, err := strconv.Atoi(os.Getenv("LISTEN_FDS"))
+	if err != nil || n < 1 {
+		return nil, nil
+	}
+	os.Unsetenv("LISTEN_PID")
+	os.Unsetenv("LISTEN_FDS")
+	os.Unsetenv("LISTEN_FDNAMES")
+	const fd = 3 // SD_LISTEN_FDS_START
+	syscall.CloseOnExec(fd)
+	f := os.NewFile(fd, "LISTEN_FD_3")
+	l, err := net.FileListener(f)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("socket activation: fd 3: %w", err)
+	}
+	return l, nil
+}
