@@ -63,10 +63,12 @@ func (h *Handler) AppendMetrics(dst []byte, snap *cache.Snapshot) []byte {
 		f := snap.Family(i)
 		for len(self) > 0 && self[0].Name <= string(f.Name) {
 			dst = self[0].Append(dst)
-			if self[0].Name == string(f.Name) {
-				f = nil
-			}
+			shadowed := self[0].Name == string(f.Name)
 			self = self[1:]
+			if shadowed {
+				f = nil
+				break
+			}
 		}
 		if f != nil {
 			dst = AppendFamily(dst, f)
