@@ -34,9 +34,11 @@ func ParseType(b []byte) (Type, bool) {
 	return Untyped, false
 }
 
-// compound reports whether series of this type are stored as one item made of
-// several exposed lines (buckets or quantiles, _sum, _count).
-func (t Type) compound() bool { return t == Histogram || t == Summary }
+// Compound reports whether a series of this type is one item of several
+// exposed lines (buckets or quantiles, _sum, _count): histogram and summary.
+func (t Type) Compound() bool { return t == Histogram || t == Summary }
+
+func (t Type) compound() bool { return t.Compound() }
 
 // Label is one label pair of a sample. Name and Value are not retained by the
 // cache: it copies what it keeps, so both may point into a reused buffer.
