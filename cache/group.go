@@ -356,4 +356,3 @@ func keyString(key []byte) string {
 	}
 	return b.String()
 }
-

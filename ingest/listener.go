@@ -308,6 +308,7 @@ func (s *Server) raw(c net.Conn, buf []byte, n int, rerr error) {
 		s.stats.Connections.Dec()
 	}()
 	var p Parser
+	limit := s.o.MaxLineLength
 	skipping := false // inside a line over the limit, until its newline
 	for {
 		// Apply every complete line in buf[:n] under one hold of the lock.
@@ -315,9 +316,12 @@ func (s *Server) raw(c net.Conn, buf []byte, n int, rerr error) {
 		if i := bytes.IndexByte(buf[:n], '\n'); i >= 0 {
 			b := s.o.Cache.Begin()
 			for {
-				if skipping {
+				switch {
+				case skipping:
 					skipping = false
-				} else {
+				case i > limit:
+					s.reject(ReasonTooLong, nil)
+				default:
 					s.apply(b, &p, buf[start:start+i])
 				}
 				start += i + 1
@@ -333,9 +337,13 @@ func (s *Server) raw(c net.Conn, buf []byte, n int, rerr error) {
 			// newline. At shutdown or an idle timeout a partial line is not
 			// one: it is dropped.
 			if n > 0 && !skipping && errors.Is(rerr, io.EOF) {
-				b := s.o.Cache.Begin()
-				s.apply(b, &p, buf[:n])
-				b.End()
+				if n > limit {
+					s.reject(ReasonTooLong, nil)
+				} else {
+					b := s.o.Cache.Begin()
+					s.apply(b, &p, buf[:n])
+					b.End()
+				}
 			}
 			var ne net.Error
 			if errors.As(rerr, &ne) && ne.Timeout() && !s.isClosing() {
@@ -343,19 +351,18 @@ func (s *Server) raw(c net.Conn, buf []byte, n int, rerr error) {
 			}
 			return
 		}
-		if n == len(buf) {
-			switch {
-			case skipping:
-				n = 0
-			case len(buf) <= s.o.MaxLineLength:
-				nb := make([]byte, min(2*len(buf), s.o.MaxLineLength+1))
-				copy(nb, buf[:n])
-				buf = nb
-			default:
-				s.reject(ReasonTooLong, nil)
-				skipping, n = true, 0
-			}
-		} else if len(buf) > readSize && n < readSize/2 {
+		if !skipping && n > limit {
+			s.reject(ReasonTooLong, nil)
+			skipping = true
+		}
+		switch {
+		case skipping:
+			n = 0 // drop the long line's bytes as they come
+		case n == len(buf):
+			nb := make([]byte, min(2*len(buf), limit+1))
+			copy(nb, buf[:n])
+			buf = nb
+		case len(buf) > readSize && n < readSize/2:
 			// Give back a buffer that grew for one long line.
 			buf = append(make([]byte, 0, readSize), buf[:n]...)[:readSize]
 		}
