@@ -1,0 +1,611 @@
+package ingest
+
+import (
+	"bytes"
+	"slices"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/push-gateway/push-gateway/cache"
+)
+
+// LineKind tells what a parsed line was.
+type LineKind uint8
+
+// The kinds of line of the text exposition format 0.0.4.
+const (
+	LineIgnored LineKind = iota // blank line or a comment other than TYPE/HELP
+	LineType                    // # TYPE name type   -> p.Name, p.Type
+	LineHelp                    // # HELP name text   -> p.Name, p.Help (unescaped: \\, \n, and \" as expfmt does)
+	LineSample                  // name{labels} value [timestamp] -> p.Name, p.Labels, p.Value
+)
+
+// Reasons carried by a ParseError, meant as values of the reason label of a
+// rejected-lines counter.
+const (
+	ReasonSyntax           = "syntax"            // anything malformed
+	ReasonInvalidName      = "invalid_name"      // metric or label name outside the legacy charset, or a reserved "__" label
+	ReasonDuplicateLabel   = "duplicate_label"   // a label name twice in one sample
+	ReasonInvalidUTF8      = "invalid_utf8"      // label value or help text not valid UTF-8
+	ReasonInvalidValue     = "invalid_value"     // sample value not a float
+	ReasonInvalidTimestamp = "invalid_timestamp" // timestamp present but not an int64
+	ReasonInvalidType      = "invalid_type"      // TYPE with an unknown type word
+)
+
+// ParseError is returned for a bad line. Reason is one of the Reason*
+// constants; Msg says what was wrong, for a log line or an HTTP 400 body.
+type ParseError struct {
+	Reason, Msg string
+}
+
+// Error implements error.
+func (e *ParseError) Error() string { return "text format: " + e.Reason + ": " + e.Msg }
+
+// Messages of the deliberate differences from expfmt (see the list in
+// parse_fuzz_test.go); the differential fuzz test recognises them by prefix.
+const (
+	msgBraceName     = "metric name inside braces is not supported"
+	msgQuotedName    = "quoted names are not supported"
+	msgNameEnd       = "metric name must be followed by a blank, a tab or '{'"
+	msgReservedLabel = "label names starting with __ are reserved"
+	msgHelpUTF8      = "help text is not valid UTF-8"
+)
+
+// perr builds the error for a bad line; detail, when not nil, is quoted
+// after msg, cut to a sensible length. Only bad lines pay for it.
+func perr(reason, msg string, detail []byte) *ParseError {
+	if detail != nil {
+		const max = 64
+		if len(detail) > max {
+			msg += " " + strconv.Quote(string(detail[:max])) + "..."
+		} else {
+			msg += " " + strconv.Quote(string(detail))
+		}
+	}
+	return &ParseError{Reason: reason, Msg: msg}
+}
+
+// fail is perr for the functions that return a LineKind.
+func fail(reason, msg string, detail []byte) (LineKind, error) {
+	return LineIgnored, perr(reason, msg, detail)
+}
+
+// Parser parses lines one at a time. Its fields are valid until the next call
+// of Parse; they point into line or into the parser's own reused buffers.
+// A Parser must not be used by several goroutines at once; one per connection
+// keeps its buffers warm, so that a sample line allocates nothing.
+type Parser struct {
+	Name   []byte
+	Labels []cache.Label // label values unescaped; reused between calls
+	Value  float64
+	Type   cache.Type
+	Help   []byte
+
+	// Timestamp tells that the sample line carried a valid timestamp. Its
+	// value is dropped; the Pushgateway API refuses pushes that have one.
+	Timestamp bool
+
+	buf    []byte        // unescaped label values and help text of the current line
+	sorted []cache.Label // scratch for the duplicate check of long label sets
+}
+
+// Byte classes of the legacy name charset, looked up in one table.
+const (
+	clMetric  = 1 << iota // [a-zA-Z0-9_:], may continue a metric name
+	clLabel               // [a-zA-Z0-9_], may continue a label name
+	clDigit               // [0-9], may not start a name
+	clNameish             // '.', '-', non-ASCII: the writer meant it as part of a name
+	clBlank               // ' ', '\t': the only separators expfmt knows
+)
+
+var class = func() (t [256]uint8) {
+	for c := 0; c < 256; c++ {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '_':
+			t[c] = clMetric | clLabel
+		case c >= '0' && c <= '9':
+			t[c] = clMetric | clLabel | clDigit
+		case c == ':':
+			t[c] = clMetric | clNameish
+		case c == '.', c == '-', c >= 0x80:
+			t[c] = clNameish
+		case c == ' ', c == '\t':
+			t[c] = clBlank
+		}
+	}
+	return t
+}()
+
+func skipBlank(line []byte, i int) int {
+	for i < len(line) && class[line[i]]&clBlank != 0 {
+		i++
+	}
+	return i
+}
+
+// Parse parses one line without its trailing "\n". A trailing "\r" is not
+// stripped: as in expfmt, it makes the value, timestamp or type word invalid
+// and becomes part of a help text.
+//
+// Parse reads nothing across lines: a second TYPE for a family or a repeated
+// series is the caller's concern. Errors are *ParseError.
+func (p *Parser) Parse(line []byte) (LineKind, error) {
+	p.Name, p.Help, p.Value, p.Type, p.Timestamp = nil, nil, 0, cache.Untyped, false
+	p.Labels = p.Labels[:0]
+	p.buf = p.buf[:0]
+	i := skipBlank(line, 0)
+	if i == len(line) {
+		return LineIgnored, nil
+	}
+	switch line[i] {
+	case '#':
+		return p.parseComment(line, i+1)
+	case '{':
+		// expfmt's form for UTF-8 names, {"name",label="value"}; also {name}.
+		return fail(ReasonSyntax, msgBraceName, nil)
+	}
+	return p.parseSample(line, i)
+}
+
+// nameEnd returns the end of the run of bytes of class cl from i.
+func nameEnd(line []byte, i int, cl uint8) int {
+	for i < len(line) && class[line[i]]&cl != 0 {
+		i++
+	}
+	return i
+}
+
+// badName classifies what stops a name at line[i] (i < len(line)) when a
+// separator was expected there. expfmt reads a '"' in a name as the start or
+// end of a quoted UTF-8 name.
+func badName(line []byte, i int, msg string, name []byte) (LineKind, error) {
+	switch c := line[i]; {
+	case c == '"':
+		return fail(ReasonSyntax, msgQuotedName, nil)
+	case class[c]&clNameish != 0:
+		return fail(ReasonInvalidName, msg, name)
+	}
+	return fail(ReasonSyntax, msg, name)
+}
+
+func (p *Parser) parseSample(line []byte, i int) (LineKind, error) {
+	start := i
+	i = nameEnd(line, i, clMetric)
+	if i == start {
+		return badName(line, i, "expected metric name", nil)
+	}
+	if class[line[start]]&clDigit != 0 {
+		return fail(ReasonInvalidName, "invalid metric name", line[start:nameEnd(line, i, clMetric|clNameish)])
+	}
+	p.Name = line[start:i]
+	if i == len(line) {
+		return fail(ReasonSyntax, "missing value", nil)
+	}
+	if line[i] != '{' {
+		if class[line[i]]&clBlank == 0 {
+			// expfmt ends the name here and reads the rest as the value:
+			// "cpu.0 5" would be cpu=0 at timestamp 5. We refuse.
+			return badName(line, i, msgNameEnd, line[start:nameEnd(line, i, clMetric|clNameish)])
+		}
+		i = skipBlank(line, i)
+	}
+	if i < len(line) && line[i] == '{' {
+		var err error
+		if i, err = p.parseLabels(line, i+1); err != nil {
+			return LineIgnored, err
+		}
+		i = skipBlank(line, i) // "}1" is fine, as in expfmt
+	}
+
+	start = i
+	for i < len(line) && class[line[i]]&clBlank == 0 {
+		i++
+	}
+	if i == start {
+		return fail(ReasonSyntax, "missing value", nil)
+	}
+	v, ok := parseValue(line[start:i])
+	if !ok {
+		return fail(ReasonInvalidValue, "expected float as value, got", line[start:i])
+	}
+	p.Value = v
+	if i == len(line) {
+		return LineSample, nil
+	}
+
+	// Timestamp. expfmt wants one after any blank that follows the value, so
+	// trailing blanks are an error, and nothing may follow the timestamp.
+	i = skipBlank(line, i)
+	if i == len(line) {
+		return fail(ReasonSyntax, "blank after value but no timestamp", nil)
+	}
+	start = i
+	for i < len(line) && class[line[i]]&clBlank == 0 {
+		i++
+	}
+	if !validInt64(line[start:i]) {
+		return fail(ReasonInvalidTimestamp, "expected integer as timestamp, got", line[start:i])
+	}
+	if i != len(line) {
+		return fail(ReasonSyntax, "spurious string after timestamp", line[i:])
+	}
+	p.Timestamp = true
+	return LineSample, nil
+}
+
+// parseLabels parses a label set from just after its '{' and returns the
+// index after its '}'.
+func (p *Parser) parseLabels(line []byte, i int) (int, error) {
+	for {
+		i = skipBlank(line, i)
+		if i == len(line) {
+			return 0, perr(ReasonSyntax, "unterminated label set", nil)
+		}
+		if line[i] == '}' { // also after a trailing comma, as in expfmt
+			return p.endLabels(i + 1)
+		}
+
+		start := i
+		i = nameEnd(line, i, clLabel)
+		if i == start {
+			_, err := badName(line, i, "expected label name", nil)
+			return 0, err
+		}
+		name := line[start:i]
+		if class[name[0]]&clDigit != 0 {
+			return 0, perr(ReasonInvalidName, "invalid label name", line[start:nameEnd(line, i, clLabel|clNameish)])
+		}
+		if i < len(line) && (line[i] == '"' || class[line[i]]&clNameish != 0) {
+			_, err := badName(line, i, "invalid label name", line[start:nameEnd(line, i, clLabel|clNameish)])
+			return 0, err
+		}
+		// Legacy label names may start with "__", but Prometheus reserves
+		// them for internal use, expfmt rejects at least __name__, and a
+		// pushed __address__ or __scheme__ would be stripped after a scrape.
+		if len(name) >= 2 && name[0] == '_' && name[1] == '_' {
+			return 0, perr(ReasonInvalidName, msgReservedLabel, name)
+		}
+		i = skipBlank(line, i)
+		if i == len(line) || line[i] != '=' {
+			return 0, perr(ReasonSyntax, "expected '=' after label name", name)
+		}
+		i = skipBlank(line, i+1)
+		if i == len(line) || line[i] != '"' {
+			return 0, perr(ReasonSyntax, "expected '\"' at start of the value of label", name)
+		}
+		value, end, err := p.labelValue(line, i+1)
+		if err != nil {
+			return 0, err
+		}
+		p.Labels = append(p.Labels, cache.Label{Name: name, Value: value})
+
+		i = skipBlank(line, end)
+		if i == len(line) {
+			return 0, perr(ReasonSyntax, "unterminated label set", nil)
+		}
+		switch line[i] {
+		case ',':
+			i++
+		case '}':
+			return p.endLabels(i + 1)
+		default:
+			return 0, perr(ReasonSyntax, "expected ',' or '}' after the value of label", name)
+		}
+	}
+}
+
+// endLabels checks the complete label set for duplicate names, then drops
+// the labels with an empty value: Prometheus treats them as absent, but
+// expfmt still counts them as duplicates.
+func (p *Parser) endLabels(i int) (int, error) {
+	if name := p.duplicateLabel(); name != nil {
+		return 0, perr(ReasonDuplicateLabel, "duplicate label name", name)
+	}
+	for _, l := range p.Labels {
+		if len(l.Value) == 0 {
+			p.Labels = slices.DeleteFunc(p.Labels, func(l cache.Label) bool { return len(l.Value) == 0 })
+			break
+		}
+	}
+	return i, nil
+}
+
+// labelValue reads a quoted label value from just after its opening '"'. It
+// returns the unescaped value and the index after the closing '"'. Without a
+// backslash the value is a slice of line and nothing is copied.
+func (p *Parser) labelValue(line []byte, i int) ([]byte, int, error) {
+	start := i
+	ascii := true
+	for ; i < len(line); i++ {
+		c := line[i]
+		if c == '"' {
+			v := line[start:i]
+			if !ascii && !utf8.Valid(v) {
+				return nil, 0, perr(ReasonInvalidUTF8, "label value is not valid UTF-8", nil)
+			}
+			return v, i + 1, nil
+		}
+		if c == '\\' {
+			return p.unescapeLabelValue(line, start)
+		}
+		if c >= utf8.RuneSelf {
+			ascii = false
+		}
+	}
+	return nil, 0, perr(ReasonSyntax, "unterminated label value", nil)
+}
+
+// unescapeLabelValue is labelValue's slow path, taken at the first backslash.
+func (p *Parser) unescapeLabelValue(line []byte, start int) ([]byte, int, error) {
+	p.reserve(len(line) - start)
+	from := len(p.buf)
+	for i := start; i < len(line); i++ {
+		c := line[i]
+		switch c {
+		case '"':
+			v := p.buf[from:]
+			if !utf8.Valid(v) {
+				return nil, 0, perr(ReasonInvalidUTF8, "label value is not valid UTF-8", nil)
+			}
+			return v, i + 1, nil
+		case '\\':
+			i++
+			if i == len(line) {
+				return nil, 0, perr(ReasonSyntax, "unterminated label value", nil)
+			}
+			switch c = line[i]; c {
+			case '\\', '"':
+			case 'n':
+				c = '\n'
+			default:
+				return nil, 0, perr(ReasonSyntax, "invalid escape sequence in label value", line[i-1:i+1])
+			}
+		}
+		p.buf = append(p.buf, c)
+	}
+	return nil, 0, perr(ReasonSyntax, "unterminated label value", nil)
+}
+
+// reserve makes room for n more bytes in p.buf. Unescaped text is never
+// longer than the rest of its line, so reserving that much at each escaped
+// value or help text never regrows p.buf after the first time in a line.
+// (Earlier slices of p.buf would stay correct even if it did regrow: they
+// keep the old array, which nothing writes again before the next Parse.)
+func (p *Parser) reserve(n int) {
+	if cap(p.buf)-len(p.buf) < n {
+		p.buf = slices.Grow(p.buf, n)
+	}
+}
+
+// duplicateLabel returns a label name that p.Labels holds twice, or nil.
+// Short sets compare every pair; a long one is sorted in a scratch copy, so
+// that a line of thousands of labels costs n log n, not n².
+func (p *Parser) duplicateLabel() []byte {
+	ls := p.Labels
+	if len(ls) <= 16 {
+		for i := 1; i < len(ls); i++ {
+			for j := range i {
+				if bytes.Equal(ls[i].Name, ls[j].Name) {
+					return ls[i].Name
+				}
+			}
+		}
+		return nil
+	}
+	s := append(p.sorted[:0], ls...)
+	slices.SortFunc(s, func(a, b cache.Label) int { return bytes.Compare(a.Name, b.Name) })
+	var dup []byte
+	for i := 1; i < len(s); i++ {
+		if bytes.Equal(s[i].Name, s[i-1].Name) {
+			dup = s[i].Name
+			break
+		}
+	}
+	clear(s) // keep no reference to the caller's line
+	p.sorted = s[:0]
+	return dup
+}
+
+// parseComment parses a line from just after its '#', as expfmt does: the
+// first token is the keyword; a HELP or TYPE line that ends before its name,
+// or right after it, is as ignorable as any other comment.
+func (p *Parser) parseComment(line []byte, i int) (LineKind, error) {
+	i = skipBlank(line, i)
+	start := i
+	for i < len(line) && class[line[i]]&clBlank == 0 {
+		i++
+	}
+	if i == len(line) {
+		return LineIgnored, nil
+	}
+	kw := line[start:i]
+	isHelp := string(kw) == "HELP"
+	if !isHelp && string(kw) != "TYPE" {
+		return LineIgnored, nil
+	}
+
+	i = skipBlank(line, i)
+	if i == len(line) {
+		return LineIgnored, nil
+	}
+	start = i
+	i = nameEnd(line, i, clMetric)
+	if i == start {
+		return badName(line, i, "invalid metric name in comment", nil)
+	}
+	if class[line[start]]&clDigit != 0 {
+		return fail(ReasonInvalidName, "invalid metric name in comment", line[start:nameEnd(line, i, clMetric|clNameish)])
+	}
+	if i == len(line) {
+		return LineIgnored, nil // "# TYPE name": no type word, no error in expfmt
+	}
+	if class[line[i]]&clBlank == 0 {
+		return badName(line, i, "invalid metric name in comment", line[start:nameEnd(line, i, clMetric|clNameish)])
+	}
+	name := line[start:i]
+	i = skipBlank(line, i)
+	if i == len(line) {
+		return LineIgnored, nil // "# HELP name ": empty help text, ignored by expfmt
+	}
+	rest := line[i:]
+
+	if !isHelp {
+		// The rest of the line is the type word, trailing blanks included.
+		// expfmt upper-cases it, so any case goes.
+		var lower [len("histogram")]byte
+		if len(rest) > len(lower) {
+			return fail(ReasonInvalidType, "unknown metric type", rest)
+		}
+		for j, c := range rest {
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			lower[j] = c
+		}
+		t, ok := cache.ParseType(lower[:len(rest)])
+		if !ok {
+			return fail(ReasonInvalidType, "unknown metric type", rest)
+		}
+		p.Name, p.Type = name, t
+		return LineType, nil
+	}
+
+	// The rest of the line is the help text, leading blanks skipped above,
+	// trailing ones kept. expfmt unescapes \\, \n and also \".
+	help := rest
+	if bytes.IndexByte(rest, '\\') >= 0 {
+		p.reserve(len(rest))
+		for j := 0; j < len(rest); j++ {
+			c := rest[j]
+			if c == '\\' {
+				j++
+				if j == len(rest) {
+					return fail(ReasonSyntax, "help text ends in a backslash", nil)
+				}
+				switch c = rest[j]; c {
+				case '\\', '"':
+				case 'n':
+					c = '\n'
+				default:
+					return fail(ReasonSyntax, "invalid escape sequence in help text", rest[j-1:j+1])
+				}
+			}
+			p.buf = append(p.buf, c)
+		}
+		help = p.buf
+	}
+	if !utf8.Valid(help) {
+		return fail(ReasonInvalidUTF8, msgHelpUTF8, nil)
+	}
+	p.Name, p.Help = name, help
+	return LineHelp, nil
+}
+
+// pow10 holds the powers of ten that float64 represents exactly.
+var pow10 = [...]float64{
+	1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+}
+
+// parseValue parses a sample value as expfmt does: strconv.ParseFloat, but
+// refusing any of "pP_" (hex floats, underscores). So "NaN", "+Inf", "-Inf",
+// "Inf", "1e3" are fine, and a value out of float64's range is an error.
+func parseValue(b []byte) (float64, bool) {
+	// Fast path for decimals of at most 15 digits with a power of ten within
+	// 1e±22, such as "1027", "-12.75" or client_golang's "8.470153e+06": the
+	// digits are an integer below 2^53 and the power of ten is exact, so one
+	// IEEE multiplication or division is correctly rounded. This is the exact
+	// case of strconv itself (atof64exact); the result equals its bit for bit.
+	i, neg := 0, false
+	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
+		neg, i = b[0] == '-', 1
+	}
+	var m uint64
+	digits, exp, dot := 0, 0, false
+	for ; i < len(b); i++ {
+		c := b[i]
+		if '0' <= c && c <= '9' {
+			m = m*10 + uint64(c-'0')
+			digits++
+			if dot {
+				exp--
+			}
+		} else if c == '.' && !dot {
+			dot = true
+		} else {
+			break
+		}
+	}
+	if i < len(b) && b[i]|0x20 == 'e' && digits > 0 {
+		i++
+		eneg := false
+		if i < len(b) && (b[i] == '-' || b[i] == '+') {
+			eneg = b[i] == '-'
+			i++
+		}
+		e, start := 0, i
+		for ; i < len(b) && '0' <= b[i] && b[i] <= '9'; i++ {
+			if e < 1000 { // saturate: anything this far out takes the slow path
+				e = e*10 + int(b[i]-'0')
+			}
+		}
+		if i == start {
+			return parseFloat(b)
+		}
+		if eneg {
+			e = -e
+		}
+		exp += e
+	}
+	if i != len(b) || digits == 0 || digits > 15 || exp < -22 || exp > 22 {
+		return parseFloat(b)
+	}
+	f := float64(m)
+	if exp > 0 {
+		f *= pow10[exp]
+	} else if exp < 0 {
+		f /= pow10[-exp]
+	}
+	if neg {
+		f = -f // -0 stays negative zero, as with strconv
+	}
+	return f, true
+}
+
+// parseFloat is parseValue's slow path, kept apart so that its stack buffer
+// for string(b) does not weigh on the fast path.
+func parseFloat(b []byte) (float64, bool) {
+	for _, c := range b {
+		if c == 'p' || c == 'P' || c == '_' {
+			return 0, false
+		}
+	}
+	// string(b) does not escape, so for up to 32 bytes it lives on the stack.
+	f, err := strconv.ParseFloat(string(b), 64)
+	return f, err == nil
+}
+
+// validInt64 reports whether strconv.ParseInt(string(b), 10, 64) succeeds:
+// an optional sign, then decimal digits only, within int64's range.
+func validInt64(b []byte) bool {
+	limit := "9223372036854775807"
+	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
+		if b[0] == '-' {
+			limit = "9223372036854775808"
+		}
+		b = b[1:]
+	}
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	for len(b) > 1 && b[0] == '0' {
+		b = b[1:]
+	}
+	// Digit strings of equal length compare as their numbers do.
+	return len(b) < len(limit) || len(b) == len(limit) && string(b) <= limit
+}
