@@ -159,3 +159,20 @@ func AppendSample(dst []byte, name, label, value string, v float64) []byte {
 	dst = AppendFloat(dst, v)
 	return append(dst, '\n')
 }
+
+// AppendSample2 appends one sample line of a self-metric with two labels,
+// which the caller passes sorted by name.
+func AppendSample2(dst []byte, name, l1, v1, l2, v2 string, v float64) []byte {
+	dst = append(dst, name...)
+	dst = append(dst, '{')
+	dst = append(dst, l1...)
+	dst = append(dst, '=', '"')
+	dst = appendEscaped(dst, v1, true)
+	dst = append(dst, '"', ',')
+	dst = append(dst, l2...)
+	dst = append(dst, '=', '"')
+	dst = appendEscaped(dst, v2, true)
+	dst = append(dst, '"', '}', ' ')
+	dst = AppendFloat(dst, v)
+	return append(dst, '\n')
+}

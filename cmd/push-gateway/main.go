@@ -76,6 +76,7 @@ type CLI struct {
 		MaxLineLength  Size          `default:"64KiB" help:"Longest line accepted on the raw stream; longer lines are skipped and counted."`
 		MaxConnections int           `default:"512" help:"Connections on the push socket served at once; more are closed at accept and counted."`
 		IdleTimeout    time.Duration `default:"5m" help:"A connection on the push socket that sends nothing for this long is closed."`
+		MaxBodySize    Size          `default:"1MiB" help:"Largest body of an HTTP push on the socket; a larger one gets 413."`
 	} `embed:"" prefix:"ingest." group:"Ingest (the push socket)"`
 	Web struct {
 		ListenAddress          string `default:":9091" help:"TCP address of the read-only HTTP server."`
@@ -194,32 +195,28 @@ func serve(ctx context.Context, cli *CLI, logger *slog.Logger) error {
 		return fmt.Errorf("--ingest.socket: %w", err)
 	}
 
-	var h *expose.Handler // set below; the socket's HTTP reads serve it too
+	// The socket's HTTP side: the Pushgateway API, and reads answered by the
+	// same handler as on TCP.
+	push := &ingest.PushHandler{Cache: c, MaxBodySize: int64(cli.Ingest.MaxBodySize), Stats: new(ingest.PushStats)}
 	ing := ingest.NewServer(ingest.Options{
 		Cache:          c,
 		Logger:         logger.With("component", "ingest"),
 		MaxLineLength:  int(cli.Ingest.MaxLineLength),
 		MaxConnections: cli.Ingest.MaxConnections,
 		IdleTimeout:    cli.Ingest.IdleTimeout,
-		HTTP: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Method == http.MethodGet || r.Method == http.MethodHead {
-				h.ServeHTTP(w, r)
-				return
-			}
-			w.Header().Set("Connection", "close")
-			http.Error(w, "not implemented: pushes over HTTP are not supported yet; write the text format to the socket as a raw stream", http.StatusNotImplemented)
-		}),
+		HTTP:           push,
 	})
 	var self []expose.SelfFamily
 	if !cli.Web.DisableExporterMetrics {
-		self = selfMetrics(c, ing.Stats())
+		self = selfMetrics(c, ing.Stats(), push.Stats)
 	}
-	h = expose.New(expose.Options{
+	h := expose.New(expose.Options{
 		Cache:         c,
 		TelemetryPath: cli.Web.TelemetryPath,
 		Self:          self,
 		Version:       version.Info(),
 	})
+	push.Read = h
 	web := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,

@@ -8,7 +8,7 @@ import (
 
 // selfMetrics returns the daemon's own metric families, named as
 // ../shared/PRODUCT.md fixes them.
-func selfMetrics(c *cache.Cache, in *ingest.Stats) []expose.SelfFamily {
+func selfMetrics(c *cache.Cache, in *ingest.Stats, pushes *ingest.PushStats) []expose.SelfFamily {
 	gauge := func(name, help string, v func(cache.Stats) int) expose.SelfFamily {
 		return expose.SelfFamily{Name: name, Append: func(dst []byte) []byte {
 			dst = expose.AppendHeader(dst, name, help, cache.Gauge)
@@ -44,6 +44,14 @@ func selfMetrics(c *cache.Cache, in *ingest.Stats) []expose.SelfFamily {
 			const n = "push_gateway_ingest_connections"
 			dst = expose.AppendHeader(dst, n, "Open connections on the push socket.", cache.Gauge)
 			return expose.AppendSample(dst, n, "", "", float64(in.Connections.Load()))
+		}},
+		{Name: "push_gateway_ingest_pushes_total", Append: func(dst []byte) []byte {
+			const n = "push_gateway_ingest_pushes_total"
+			dst = expose.AppendHeader(dst, n, "HTTP requests that change the cache, on the push socket, by method and status code.", cache.Counter)
+			pushes.Each(func(method, code string, v uint64) {
+				dst = expose.AppendSample2(dst, n, "code", code, "method", method, float64(v))
+			})
+			return dst
 		}},
 		{Name: "push_gateway_ingest_connections_refused_total", Append: func(dst []byte) []byte {
 			const n = "push_gateway_ingest_connections_refused_total"

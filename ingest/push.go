@@ -1,0 +1,711 @@
+package ingest
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"mime"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/VictoriaMetrics/easyproto"
+	"go.uber.org/atomic"
+
+	"github.com/push-gateway/push-gateway/cache"
+)
+
+// DefaultMaxBodySize is the default limit of a push body.
+const DefaultMaxBodySize = 1 << 20
+
+// PushStats counts HTTP requests on the socket by method and status code.
+type PushStats struct {
+	mu     sync.Mutex
+	counts map[[2]string]*atomic.Uint64
+}
+
+func (p *PushStats) inc(method string, code int) {
+	k := [2]string{method, strconv.Itoa(code)}
+	p.mu.Lock()
+	c := p.counts[k]
+	if c == nil {
+		if p.counts == nil {
+			p.counts = make(map[[2]string]*atomic.Uint64)
+		}
+		c = new(atomic.Uint64)
+		p.counts[k] = c
+	}
+	p.mu.Unlock()
+	c.Inc()
+}
+
+// Each calls f for every method and code seen, in a stable order.
+func (p *PushStats) Each(f func(method, code string, n uint64)) {
+	p.mu.Lock()
+	keys := make([][2]string, 0, len(p.counts))
+	for k := range p.counts {
+		keys = append(keys, k)
+	}
+	p.mu.Unlock()
+	slices.SortFunc(keys, func(a, b [2]string) int {
+		if c := strings.Compare(a[0], b[0]); c != 0 {
+			return c
+		}
+		return strings.Compare(a[1], b[1])
+	})
+	for _, k := range keys {
+		p.mu.Lock()
+		n := p.counts[k].Load()
+		p.mu.Unlock()
+		f(k[0], k[1], n)
+	}
+}
+
+// PushHandler serves the Prometheus Pushgateway API on the socket:
+// PUT, POST and DELETE on /metrics/job/<JOB>{/<LABEL>/<VALUE>}. Reads (GET,
+// HEAD) go to Read, the same handler as on TCP.
+type PushHandler struct {
+	Cache       *cache.Cache
+	Read        http.Handler
+	MaxBodySize int64 // 0 means DefaultMaxBodySize
+	Stats       *PushStats
+}
+
+const pushPrefix = "/metrics/job"
+
+func (h *PushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		h.Read.ServeHTTP(w, r)
+		return
+	}
+	sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+	h.serve(sw, r)
+	if h.Stats != nil {
+		h.Stats.inc(r.Method, sw.code)
+	}
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (h *PushHandler) serve(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Path
+	if path != pushPrefix && !strings.HasPrefix(path, pushPrefix+"/") && !strings.HasPrefix(path, pushPrefix+"@base64/") {
+		http.NotFound(w, r)
+		return
+	}
+	var mode cache.PushMode
+	switch r.Method {
+	case http.MethodPut:
+		mode = cache.ReplaceGroup
+	case http.MethodPost:
+		mode = cache.ReplaceFamilies
+	case http.MethodDelete:
+	default:
+		w.Header().Set("Allow", "GET, HEAD, PUT, POST, DELETE")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	group, err := ParseGroupingKey(strings.TrimPrefix(path, "/metrics/"))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if r.Method == http.MethodDelete {
+		h.Cache.DeleteGroup(group)
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
+	fams, err := h.decodeBody(r)
+	if err == nil {
+		err = h.Cache.Push(group, fams, mode)
+	}
+	if err != nil {
+		h.Cache.PushFailed(group)
+		code := http.StatusBadRequest
+		if errors.Is(err, errBodyTooLarge) {
+			code = http.StatusRequestEntityTooLarge
+		}
+		http.Error(w, "pushed metrics are invalid or inconsistent with existing metrics: "+err.Error(), code)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+var errBodyTooLarge = errors.New("body larger than the limit")
+
+// decodeBody reads a push body in the text format or, told by its
+// Content-Type as the Pushgateway tells it, the delimited protobuf format.
+func (h *PushHandler) decodeBody(r *http.Request) ([]cache.PushFamily, error) {
+	limit := h.MaxBodySize
+	if limit <= 0 {
+		limit = DefaultMaxBodySize
+	}
+	var body io.Reader = r.Body
+	if strings.EqualFold(r.Header.Get("Content-Encoding"), "gzip") {
+		zr, err := gzip.NewReader(r.Body)
+		if err != nil {
+			return nil, fmt.Errorf("gzip: %w", err)
+		}
+		defer zr.Close()
+		body = zr
+	}
+	data, err := io.ReadAll(io.LimitReader(body, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading body: %w", err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%w of %d bytes (--ingest.max-body-size)", errBodyTooLarge, limit)
+	}
+	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err == nil && mt == "application/vnd.google.protobuf" &&
+		params["encoding"] == "delimited" && params["proto"] == "io.prometheus.client.MetricFamily" {
+		return DecodeProtobuf(data)
+	}
+	return DecodeText(data)
+}
+
+// ParseGroupingKey parses the part of a push path after /metrics/:
+// job/<JOB>{/<LABEL>/<VALUE>}, where a name ending in @base64 marks its
+// value as base64url-encoded (padding optional, "=" alone for an empty value),
+// as the Pushgateway does.
+func ParseGroupingKey(path string) ([]cache.Label, error) {
+	parts := strings.Split(path, "/")
+	if len(parts)%2 != 0 {
+		return nil, fmt.Errorf("odd number of components in grouping key %q", path)
+	}
+	var group []cache.Label
+	for i := 0; i < len(parts); i += 2 {
+		name, value := parts[i], parts[i+1]
+		if n, ok := strings.CutSuffix(name, "@base64"); ok {
+			v, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(value, "="))
+			if err != nil {
+				return nil, fmt.Errorf("invalid base64 encoding for label %s=%q: %v", n, value, err)
+			}
+			name, value = n, string(v)
+		}
+		if !validLabelName(name) {
+			return nil, fmt.Errorf("improper label name %q", name)
+		}
+		if i == 0 && name != "job" {
+			return nil, errors.New("job name is required")
+		}
+		for _, l := range group {
+			if string(l.Name) == name {
+				return nil, fmt.Errorf("label %q twice in the grouping key", name)
+			}
+		}
+		if !utf8.ValidString(value) {
+			return nil, fmt.Errorf("label value of %s is not valid UTF-8", name)
+		}
+		group = append(group, cache.Label{Name: []byte(name), Value: []byte(value)})
+	}
+	if len(group) == 0 || len(group[0].Value) == 0 {
+		return nil, errors.New("job name is required")
+	}
+	return group, nil
+}
+
+func validLabelName(s string) bool {
+	if s == "" || strings.HasPrefix(s, "__") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// DecodeText parses a push body in the text format as the Pushgateway does
+// with expfmt: TYPE and HELP apply within the body, samples join the family
+// of their name, or of the histogram or summary whose _bucket, _sum or
+// _count line they are. Timestamps are refused, as the Pushgateway refuses
+// them.
+func DecodeText(data []byte) ([]cache.PushFamily, error) {
+	b := newFamilyBuilder()
+	var p Parser
+	for n := 1; len(data) > 0; n++ {
+		line := data
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			line, data = data[:i], data[i+1:]
+		} else {
+			data = nil
+		}
+		kind, err := p.Parse(line)
+		if err != nil {
+			return nil, fmt.Errorf("text format parsing error in line %d: %v", n, err)
+		}
+		if err := b.line(kind, &p); err != nil {
+			return nil, fmt.Errorf("text format parsing error in line %d: %v", n, err)
+		}
+	}
+	return b.families(), nil
+}
+
+type familyBuilder struct {
+	order []string
+	fams  map[string]*builderFamily
+}
+
+type builderFamily struct {
+	f        cache.PushFamily
+	typed    bool
+	byLabels map[string]int // compound metrics by their label set
+}
+
+func newFamilyBuilder() *familyBuilder {
+	return &familyBuilder{fams: make(map[string]*builderFamily)}
+}
+
+func (b *familyBuilder) get(name []byte) *builderFamily {
+	f := b.fams[string(name)]
+	if f == nil {
+		f = &builderFamily{f: cache.PushFamily{Name: bytes.Clone(name)}, byLabels: map[string]int{}}
+		b.fams[string(name)] = f
+		b.order = append(b.order, string(name))
+	}
+	return f
+}
+
+// owner finds the family a sample line belongs to, as expfmt does.
+func (b *familyBuilder) owner(name []byte) (f *builderFamily, suffix string) {
+	if f := b.fams[string(name)]; f != nil {
+		return f, ""
+	}
+	for _, s := range []string{"_sum", "_count", "_bucket"} {
+		base, ok := bytes.CutSuffix(name, []byte(s))
+		if !ok {
+			continue
+		}
+		if f := b.fams[string(base)]; f != nil && (f.f.Type == cache.Histogram || f.f.Type == cache.Summary && s != "_bucket") {
+			return f, s
+		}
+	}
+	return b.get(name), ""
+}
+
+func (b *familyBuilder) line(kind LineKind, p *Parser) error {
+	switch kind {
+	case LineType:
+		f := b.get(p.Name)
+		if f.typed || len(f.f.Metrics) > 0 {
+			return fmt.Errorf("second TYPE line for metric name %q, or TYPE reported after samples", p.Name)
+		}
+		f.f.Type, f.typed = p.Type, true
+	case LineHelp:
+		f := b.get(p.Name)
+		if f.f.HasHelp {
+			return fmt.Errorf("second HELP line for metric name %q", p.Name)
+		}
+		f.f.Help, f.f.HasHelp = bytes.Clone(p.Help), true
+	case LineSample:
+		if p.Timestamp {
+			return errors.New("pushed metrics must not have timestamps")
+		}
+		f, suffix := b.owner(p.Name)
+		labels := make([]cache.Label, 0, len(p.Labels))
+		var bound []byte
+		hasBound := false
+		for _, l := range p.Labels {
+			if (f.f.Type == cache.Histogram && suffix == "_bucket" && string(l.Name) == "le") ||
+				(f.f.Type == cache.Summary && suffix == "" && string(l.Name) == "quantile") {
+				bound, hasBound = l.Value, true
+				continue
+			}
+			labels = append(labels, cache.Label{Name: bytes.Clone(l.Name), Value: bytes.Clone(l.Value)})
+		}
+		if !f.f.Type.Compound() {
+			f.f.Metrics = append(f.f.Metrics, cache.PushMetric{Labels: labels, Value: p.Value})
+			return nil
+		}
+		if suffix == "" && f.f.Type == cache.Histogram {
+			return fmt.Errorf("histogram %s sample without _bucket, _sum or _count suffix", p.Name)
+		}
+		var lk []byte
+		for _, l := range sortedCopy(labels) {
+			if len(l.Value) > 0 {
+				lk = append(append(append(append(lk, l.Name...), 0), l.Value...), 0)
+			}
+		}
+		i, ok := f.byLabels[string(lk)]
+		if !ok {
+			i = len(f.f.Metrics)
+			f.byLabels[string(lk)] = i
+			f.f.Metrics = append(f.f.Metrics, cache.PushMetric{Labels: labels})
+		}
+		m := &f.f.Metrics[i]
+		switch suffix {
+		case "_sum":
+			if m.HasSum {
+				return fmt.Errorf("second _sum for %s", p.Name)
+			}
+			m.Sum, m.HasSum = p.Value, true
+		case "_count":
+			if m.HasCount {
+				return fmt.Errorf("second _count for %s", p.Name)
+			}
+			m.Count, m.HasCount = p.Value, true
+		default:
+			if !hasBound {
+				if f.f.Type == cache.Histogram {
+					return fmt.Errorf("histogram bucket %s without le label", p.Name)
+				}
+				return fmt.Errorf("summary %s sample without quantile label", p.Name)
+			}
+			v, err := strconv.ParseFloat(string(bound), 64)
+			if err != nil || math.IsNaN(v) && f.f.Type == cache.Histogram {
+				return fmt.Errorf("invalid bound %q in %s", bound, p.Name)
+			}
+			for _, bk := range m.Buckets {
+				if bk.Bound == v {
+					return fmt.Errorf("duplicate bucket or quantile %q in %s", bound, p.Name)
+				}
+			}
+			m.Buckets = append(m.Buckets, cache.Bucket{Bound: v, Value: p.Value})
+		}
+	}
+	return nil
+}
+
+func sortedCopy(ls []cache.Label) []cache.Label {
+	c := slices.Clone(ls)
+	slices.SortFunc(c, func(a, b cache.Label) int { return bytes.Compare(a.Name, b.Name) })
+	return c
+}
+
+// families returns what was built, with each histogram's and summary's
+// buckets in order, the +Inf bucket, _sum and _count always present, as the
+// Pushgateway's exposition writes them.
+func (b *familyBuilder) families() []cache.PushFamily {
+	out := make([]cache.PushFamily, 0, len(b.order))
+	for _, n := range b.order {
+		f := b.fams[n].f
+		if f.Type.Compound() {
+			for i := range f.Metrics {
+				completeCompound(&f.Metrics[i], f.Type)
+			}
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+func completeCompound(m *cache.PushMetric, t cache.Type) {
+	slices.SortFunc(m.Buckets, func(a, b cache.Bucket) int {
+		switch {
+		case a.Bound < b.Bound:
+			return -1
+		case a.Bound > b.Bound:
+			return 1
+		}
+		return 0
+	})
+	if t == cache.Histogram && (len(m.Buckets) == 0 || !math.IsInf(m.Buckets[len(m.Buckets)-1].Bound, 1)) {
+		m.Buckets = append(m.Buckets, cache.Bucket{Bound: math.Inf(1), Value: m.Count})
+	}
+	m.HasSum, m.HasCount = true, true
+}
+
+// DecodeProtobuf parses a body of length-delimited io.prometheus.client.
+// MetricFamily messages, as client_golang's push package sends by default.
+func DecodeProtobuf(data []byte) ([]cache.PushFamily, error) {
+	var out []cache.PushFamily
+	seen := map[string]bool{}
+	for len(data) > 0 {
+		n, rest, ok := easyproto.UnmarshalMessageLen(data)
+		if !ok || n > len(rest) {
+			return nil, errors.New("protobuf: truncated or invalid message length")
+		}
+		f, err := decodeFamily(rest[:n])
+		if err != nil {
+			return nil, fmt.Errorf("protobuf: %w", err)
+		}
+		data = rest[n:]
+		// The Pushgateway keeps the last family of a name.
+		if seen[string(f.Name)] {
+			out = slices.DeleteFunc(out, func(o cache.PushFamily) bool { return bytes.Equal(o.Name, f.Name) })
+		}
+		seen[string(f.Name)] = true
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+func decodeFamily(src []byte) (cache.PushFamily, error) {
+	var f cache.PushFamily
+	var fc easyproto.FieldContext
+	var metrics [][]byte
+	ptype := int32(3) // UNTYPED, the proto default is COUNTER (0) but only when set
+	typeSet := false
+	for len(src) > 0 {
+		var err error
+		if src, err = fc.NextField(src); err != nil {
+			return f, err
+		}
+		switch fc.FieldNum {
+		case 1:
+			s, ok := fc.Bytes()
+			if !ok {
+				return f, errors.New("bad name")
+			}
+			f.Name = bytes.Clone(s)
+		case 2:
+			s, ok := fc.Bytes()
+			if !ok {
+				return f, errors.New("bad help")
+			}
+			f.Help, f.HasHelp = bytes.Clone(s), true
+		case 3:
+			t, ok := fc.Enum()
+			if !ok {
+				return f, errors.New("bad type")
+			}
+			ptype, typeSet = t, true
+		case 4:
+			m, ok := fc.MessageData()
+			if !ok {
+				return f, errors.New("bad metric")
+			}
+			metrics = append(metrics, m)
+		}
+	}
+	if !typeSet {
+		ptype = 0 // proto2 default of MetricType is COUNTER
+	}
+	switch ptype {
+	case 0:
+		f.Type = cache.Counter
+	case 1:
+		f.Type = cache.Gauge
+	case 2:
+		f.Type = cache.Summary
+	case 3:
+		f.Type = cache.Untyped
+	case 4, 5:
+		f.Type = cache.Histogram
+	default:
+		return f, fmt.Errorf("unknown metric type %d", ptype)
+	}
+	if !validMetricName(f.Name) {
+		return f, fmt.Errorf("invalid metric name %q", f.Name)
+	}
+	if f.HasHelp && !utf8.ValidString(string(f.Help)) {
+		return f, fmt.Errorf("help of %s is not valid UTF-8", f.Name)
+	}
+	for _, m := range metrics {
+		pm, err := decodeMetric(m, f.Type)
+		if err != nil {
+			return f, fmt.Errorf("metric of %s: %w", f.Name, err)
+		}
+		f.Metrics = append(f.Metrics, pm)
+	}
+	return f, nil
+}
+
+func decodeMetric(src []byte, t cache.Type) (cache.PushMetric, error) {
+	var m cache.PushMetric
+	var fc easyproto.FieldContext
+	var value []byte // the submessage that holds the value for type t
+	want := map[cache.Type]uint32{cache.Counter: 3, cache.Gauge: 2, cache.Summary: 4, cache.Untyped: 5, cache.Histogram: 7}[t]
+	for len(src) > 0 {
+		var err error
+		if src, err = fc.NextField(src); err != nil {
+			return m, err
+		}
+		switch fc.FieldNum {
+		case 1:
+			lp, ok := fc.MessageData()
+			if !ok {
+				return m, errors.New("bad label")
+			}
+			l, err := decodeLabel(lp)
+			if err != nil {
+				return m, err
+			}
+			m.Labels = append(m.Labels, l)
+		case 6:
+			return m, errors.New("pushed metrics must not have timestamps")
+		case want:
+			v, ok := fc.MessageData()
+			if !ok {
+				return m, errors.New("bad value")
+			}
+			value = v
+		}
+	}
+	for i, l := range m.Labels {
+		if !validLabelName(string(l.Name)) {
+			return m, fmt.Errorf("invalid label name %q", l.Name)
+		}
+		if !utf8.ValidString(string(l.Value)) {
+			return m, fmt.Errorf("label value of %s is not valid UTF-8", l.Name)
+		}
+		for _, o := range m.Labels[:i] {
+			if bytes.Equal(o.Name, l.Name) {
+				return m, fmt.Errorf("duplicate label %q", l.Name)
+			}
+		}
+	}
+	switch t {
+	case cache.Counter, cache.Gauge, cache.Untyped:
+		ok, err := fc.FieldByNum(value, 1)
+		if err != nil {
+			return m, err
+		}
+		if ok {
+			m.Value, _ = fc.Double()
+		}
+	case cache.Summary:
+		if err := decodeSummary(value, &m); err != nil {
+			return m, err
+		}
+		completeCompound(&m, t)
+	case cache.Histogram:
+		if err := decodeHistogram(value, &m); err != nil {
+			return m, err
+		}
+		completeCompound(&m, t)
+	}
+	return m, nil
+}
+
+func decodeLabel(src []byte) (cache.Label, error) {
+	var l cache.Label
+	var fc easyproto.FieldContext
+	for len(src) > 0 {
+		var err error
+		if src, err = fc.NextField(src); err != nil {
+			return l, err
+		}
+		b, ok := fc.Bytes()
+		if !ok {
+			continue
+		}
+		switch fc.FieldNum {
+		case 1:
+			l.Name = bytes.Clone(b)
+		case 2:
+			l.Value = bytes.Clone(b)
+		}
+	}
+	return l, nil
+}
+
+func decodeSummary(src []byte, m *cache.PushMetric) error {
+	var fc easyproto.FieldContext
+	for len(src) > 0 {
+		var err error
+		if src, err = fc.NextField(src); err != nil {
+			return err
+		}
+		switch fc.FieldNum {
+		case 1:
+			n, _ := fc.Uint64()
+			m.Count = float64(n)
+		case 2:
+			m.Sum, _ = fc.Double()
+		case 3:
+			q, ok := fc.MessageData()
+			if !ok {
+				return errors.New("bad quantile")
+			}
+			var b cache.Bucket
+			var qc easyproto.FieldContext
+			for len(q) > 0 {
+				if q, err = qc.NextField(q); err != nil {
+					return err
+				}
+				switch qc.FieldNum {
+				case 1:
+					b.Bound, _ = qc.Double()
+				case 2:
+					b.Value, _ = qc.Double()
+				}
+			}
+			m.Buckets = append(m.Buckets, b)
+		}
+	}
+	return nil
+}
+
+func decodeHistogram(src []byte, m *cache.PushMetric) error {
+	var fc easyproto.FieldContext
+	countFloat := 0.0
+	for len(src) > 0 {
+		var err error
+		if src, err = fc.NextField(src); err != nil {
+			return err
+		}
+		switch fc.FieldNum {
+		case 1:
+			n, _ := fc.Uint64()
+			m.Count = float64(n)
+		case 4:
+			countFloat, _ = fc.Double()
+		case 2:
+			m.Sum, _ = fc.Double()
+		case 3:
+			bm, ok := fc.MessageData()
+			if !ok {
+				return errors.New("bad bucket")
+			}
+			var b cache.Bucket
+			var bc easyproto.FieldContext
+			cf := 0.0
+			for len(bm) > 0 {
+				if bm, err = bc.NextField(bm); err != nil {
+					return err
+				}
+				switch bc.FieldNum {
+				case 1:
+					n, _ := bc.Uint64()
+					b.Value = float64(n)
+				case 2:
+					b.Bound, _ = bc.Double()
+				case 4:
+					cf, _ = bc.Double()
+				}
+			}
+			if cf > 0 {
+				b.Value = cf
+			}
+			if math.IsNaN(b.Bound) {
+				return errors.New("histogram bucket with a NaN upper bound")
+			}
+			m.Buckets = append(m.Buckets, b)
+		}
+	}
+	if countFloat > 0 {
+		m.Count = countFloat
+	}
+	return nil
+}
+
+func validMetricName(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for i, c := range b {
+		if !(c == '_' || c == ':' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,199 @@
+package ingest
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/push-gateway/push-gateway/cache"
+)
+
+func groupString(g []cache.Label) string {
+	var s []string
+	for _, l := range g {
+		s = append(s, string(l.Name)+"="+string(l.Value))
+	}
+	return strings.Join(s, ",")
+}
+
+func TestParseGroupingKey(t *testing.T) {
+	for path, want := range map[string]string{
+		"job/a":                      "job=a",
+		"job/a/instance/b":           "job=a,instance=b",
+		"job@base64/L3Zhci90bXA":     "job=/var/tmp",
+		"job@base64/L3Zhci90bXA=":    "job=/var/tmp", // padding optional
+		"job/a/path@base64/L2EvYi9j": "job=a,path=/a/b/c",
+		"job/a/instance@base64/=":    "job=a,instance=",
+		"job/a/instance/":            "job=a,instance=",
+		"job/a/b/c/d":                "ERR odd number",
+		"job/":                       "ERR job name is required",
+		"job@base64/=":               "ERR job name is required",
+		"instance/x/job/a":           "ERR job name is required",
+		"job/a/__x/b":                "ERR improper label name",
+		"job/a/1x/b":                 "ERR improper label name",
+		"job/a/x@base64/!!":          "ERR invalid base64",
+		"job/a/x/1/x/2":              "ERR label \"x\" twice",
+		"job/a/utf@base64/_w":        "ERR label value of utf is not valid UTF-8",
+	} {
+		g, err := ParseGroupingKey(path)
+		got := groupString(g)
+		if err != nil {
+			got = "ERR " + err.Error()
+		}
+		if !strings.HasPrefix(got, want) {
+			t.Errorf("%s: got %q, want %q", path, got, want)
+		}
+	}
+}
+
+// familiesString renders decoded families compactly.
+func familiesString(fs []cache.PushFamily) string {
+	var b strings.Builder
+	for _, f := range fs {
+		fmt.Fprintf(&b, "%s %s", f.Name, f.Type)
+		if f.HasHelp {
+			fmt.Fprintf(&b, " %q", f.Help)
+		}
+		for _, m := range f.Metrics {
+			fmt.Fprintf(&b, " {%s}", groupString(m.Labels))
+			if f.Type.Compound() {
+				for _, bk := range m.Buckets {
+					fmt.Fprintf(&b, "%g:%g,", bk.Bound, bk.Value)
+				}
+				fmt.Fprintf(&b, "sum=%g,count=%g", m.Sum, m.Count)
+			} else {
+				fmt.Fprintf(&b, "%g", m.Value)
+			}
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+func TestDecodeText(t *testing.T) {
+	for in, want := range map[string]string{
+		"a 1\nb{x=\"y\"} 2": "a untyped {}1\nb untyped {x=y}2\n",
+		"# TYPE h histogram\n# HELP h Lat.\nh_bucket{le=\"1\"} 2\nh_sum 3\nh_count 4\nh_bucket{le=\"0.5\"} 1\n": "h histogram \"Lat.\" {}0.5:1,1:2,+Inf:4,sum=3,count=4\n",
+		"# TYPE s summary\ns{quantile=\"0.9\",k=\"v\"} 2\ns_count{k=\"v\"} 5\n":                                 "s summary {k=v}0.9:2,sum=0,count=5\n",
+		"h_bucket{le=\"1\"} 1\n":                                             "h_bucket untyped {le=1}1\n", // no TYPE: plain
+		"# TYPE s summary\ns_bucket 1\n":                                     "s summary\ns_bucket untyped {}1\n",
+		"a 1 1700000000000":                                                  "ERR must not have timestamps",
+		"# TYPE a gauge\n# TYPE a gauge\n":                                   "ERR second TYPE",
+		"a 1\n# TYPE a gauge\n":                                              "ERR TYPE reported after samples",
+		"# HELP a x\n# HELP a y\n":                                           "ERR second HELP",
+		"# TYPE h histogram\nh 1\n":                                          "ERR histogram h sample without",
+		"# TYPE h histogram\nh_bucket 1\n":                                   "ERR without le",
+		"# TYPE h histogram\nh_bucket{le=\"x\"} 1\n":                         "ERR invalid bound",
+		"# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"1.0\"} 1\n": "ERR duplicate bucket",
+		"a{b=\"\xff\"} 1":                                                    "ERR text format parsing error in line 1",
+		"ok 1\nbad line\n":                                                   "ERR text format parsing error in line 2",
+	} {
+		fs, err := DecodeText([]byte(in))
+		got := familiesString(fs)
+		if err != nil {
+			got = "ERR " + err.Error()
+		}
+		if w, isErr := strings.CutPrefix(want, "ERR "); isErr && (err == nil || !strings.Contains(got, w)) || !isErr && got != want {
+			t.Errorf("%q:\ngot  %q\nwant %q", in, got, want)
+		}
+	}
+}
+
+// encodeProto encodes families as client_golang's push package does.
+func encodeProto(t *testing.T, mfs ...*dto.MetricFamily) []byte {
+	var buf bytes.Buffer
+	enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeProtoDelim))
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return buf.Bytes()
+}
+
+func lp(n, v string) *dto.LabelPair {
+	return &dto.LabelPair{Name: proto.String(n), Value: proto.String(v)}
+}
+
+func TestDecodeProtobuf(t *testing.T) {
+	body := encodeProto(t,
+		&dto.MetricFamily{Name: proto.String("c_total"), Help: proto.String("C."), Type: dto.MetricType_COUNTER.Enum(),
+			Metric: []*dto.Metric{{Label: []*dto.LabelPair{lp("a", "1")}, Counter: &dto.Counter{Value: proto.Float64(3)}}}},
+		&dto.MetricFamily{Name: proto.String("g"), Type: dto.MetricType_GAUGE.Enum(),
+			Metric: []*dto.Metric{{Gauge: &dto.Gauge{Value: proto.Float64(math.Inf(-1))}}}},
+		&dto.MetricFamily{Name: proto.String("h"), Type: dto.MetricType_HISTOGRAM.Enum(),
+			Metric: []*dto.Metric{{Histogram: &dto.Histogram{SampleCount: proto.Uint64(5), SampleSum: proto.Float64(2.5),
+				Bucket: []*dto.Bucket{{UpperBound: proto.Float64(0.1), CumulativeCount: proto.Uint64(1)}, {UpperBound: proto.Float64(1), CumulativeCount: proto.Uint64(4)}}}}}},
+		&dto.MetricFamily{Name: proto.String("s"), Type: dto.MetricType_SUMMARY.Enum(),
+			Metric: []*dto.Metric{{Summary: &dto.Summary{SampleCount: proto.Uint64(2), SampleSum: proto.Float64(7),
+				Quantile: []*dto.Quantile{{Quantile: proto.Float64(0.5), Value: proto.Float64(3)}}}}}},
+		&dto.MetricFamily{Name: proto.String("u"), Type: dto.MetricType_UNTYPED.Enum(),
+			Metric: []*dto.Metric{{Untyped: &dto.Untyped{Value: proto.Float64(1)}}}},
+	)
+	fs, err := DecodeProtobuf(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "c_total counter \"C.\" {a=1}3\ng gauge {}-Inf\nh histogram {}0.1:1,1:4,+Inf:5,sum=2.5,count=5\ns summary {}0.5:3,sum=7,count=2\nu untyped {}1\n"
+	if got := familiesString(fs); got != want {
+		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
+	for name, mf := range map[string]*dto.MetricFamily{
+		"timestamp": {Name: proto.String("g"), Type: dto.MetricType_GAUGE.Enum(),
+			Metric: []*dto.Metric{{Gauge: &dto.Gauge{Value: proto.Float64(1)}, TimestampMs: proto.Int64(1)}}},
+		"bad label": {Name: proto.String("g"), Metric: []*dto.Metric{{Label: []*dto.LabelPair{lp("__x", "1")}, Counter: &dto.Counter{Value: proto.Float64(1)}}}},
+		"bad utf8":  {Name: proto.String("g"), Metric: []*dto.Metric{{Label: []*dto.LabelPair{lp("x", "\xff")}, Counter: &dto.Counter{Value: proto.Float64(1)}}}},
+	} {
+		if _, err := DecodeProtobuf(encodeProto(t, mf)); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+	// expfmt's encoder escapes a bad name; a client could send one as is.
+	if _, err := DecodeProtobuf([]byte("\a\n\x03a-b\x18\x01")); err == nil {
+		t.Error("bad name: no error")
+	}
+	if _, err := DecodeProtobuf(body[:len(body)-3]); err == nil {
+		t.Error("truncated body: no error")
+	}
+}
+
+func TestPushHandler(t *testing.T) {
+	c := cache.New(cache.Options{})
+	h := &PushHandler{Cache: c, Read: http.NotFoundHandler(), MaxBodySize: 64, Stats: new(PushStats)}
+	do := func(method, path, body string) int {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(method, path, strings.NewReader(body)))
+		return rec.Code
+	}
+	for _, tc := range []struct {
+		method, path, body string
+		code               int
+	}{
+		{"PUT", "/metrics/job/a", "x 1\n", 200},
+		{"POST", "/metrics/job/a/i/1", "y 1\n", 200},
+		{"POST", "/metrics/job/a", "bad", 400},
+		{"POST", "/metrics/job/a", strings.Repeat("z 1\n", 20), 413},
+		{"DELETE", "/metrics/job/a", "", 202},
+		{"DELETE", "/metrics/job/never", "", 202},
+		{"PATCH", "/metrics/job/a", "", 405},
+		{"PUT", "/elsewhere", "x 1", 404},
+		{"PUT", "/metrics/job/a/b", "x 1", 400},
+	} {
+		if got := do(tc.method, tc.path, tc.body); got != tc.code {
+			t.Errorf("%s %s: %d, want %d", tc.method, tc.path, got, tc.code)
+		}
+	}
+	var counts []string
+	h.Stats.Each(func(m, c string, n uint64) { counts = append(counts, fmt.Sprintf("%s/%s=%d", m, c, n)) })
+	if got := strings.Join(counts, " "); got != "DELETE/202=2 PATCH/405=1 POST/200=1 POST/400=1 POST/413=1 PUT/200=1 PUT/400=1 PUT/404=1" {
+		t.Fatalf("counts %s", got)
+	}
+}
