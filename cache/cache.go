@@ -97,6 +97,8 @@ type Cache struct {
 	rec     []byte   // record under construction
 	victims []victim // least recently updated first; see popVictim
 	vpos    int
+	gen     uint64 // counts changes that move or remove records
+	memo    resolveMemo
 	stats   Stats
 }
 
@@ -284,6 +286,7 @@ func indexSizeFor(n, cur int) int {
 }
 
 func (c *Cache) growIndex(m int) {
+	c.gen++
 	c.index = make([]uint32, m)
 	c.count = 0
 	for off := 0; off < c.end; off += c.size(off) {
@@ -327,6 +330,7 @@ func (c *Cache) alloc(n int) int {
 // compact slides the live records to the front of the arena, closing the
 // holes that deletions left, and points the index at their new places.
 func (c *Cache) compact() {
+	c.gen++
 	dst := 0
 	for off := 0; off < c.end; {
 		n := c.size(off)
@@ -345,6 +349,7 @@ func (c *Cache) compact() {
 
 // remove deletes the record at off.
 func (c *Cache) remove(off int) {
+	c.gen++
 	c.indexRemove(c.slotOf(off))
 	c.series -= c.seriesOf(off)
 	c.live -= c.size(off)
@@ -393,6 +398,7 @@ func (c *Cache) insert(rec []byte, pin int) (off int, ok bool) {
 		}
 	}
 	off = c.alloc(n)
+	c.gen++
 	copy(c.arena[off:], rec)
 	c.live += n
 	c.indexInsert(off)
@@ -564,6 +570,32 @@ func (b Batch) SetHelp(name, help []byte) error { return b.c.setHelp(name, help,
 
 // Families.
 
+// resolveMemo remembers the last name resolve looked up. Lines come grouped
+// by family, so most lines skip the family lookups; any change to the
+// arena or the index (gen) forgets it.
+type resolveMemo struct {
+	name               []byte
+	gen                uint64
+	fam, owner, suffix int
+}
+
+// resolve returns the family record of name (-1 if none) and, if there is
+// none, the histogram or summary family whose line name is (see
+// compoundOwner).
+func (c *Cache) resolve(name []byte) (fam, owner, suffix int) {
+	m := &c.memo
+	if m.gen == c.gen && bytes.Equal(m.name, name) {
+		return m.fam, m.owner, m.suffix
+	}
+	fam, owner = c.family(name), -1
+	if fam < 0 {
+		owner, suffix = c.compoundOwner(name)
+	}
+	m.name = append(m.name[:0], name...)
+	m.gen, m.fam, m.owner, m.suffix = c.gen, fam, owner, suffix
+	return fam, owner, suffix
+}
+
 // family returns the offset of the family record of name, -1 if none.
 func (c *Cache) family(name []byte) int {
 	c.scratch = appendName(c.scratch[:0], name)
@@ -616,6 +648,7 @@ func (c *Cache) setType(name []byte, t Type, now uint32) error {
 			return nil
 		}
 		c.arena[f+3] = c.flags(f)&^typeMask | uint8(t)
+		c.gen++
 		if old.compound() || t.compound() {
 			c.dropFamilySeries(name, t)
 		}
@@ -712,7 +745,7 @@ func (c *Cache) Set(name []byte, labels []Label, v float64) error {
 }
 
 func (c *Cache) set(name []byte, labels []Label, v float64, now uint32) error {
-	fam := c.family(name)
+	fam, owner, suffix := c.resolve(name)
 	if fam >= 0 {
 		switch c.familyType(fam) {
 		case Histogram:
@@ -720,7 +753,7 @@ func (c *Cache) set(name []byte, labels []Label, v float64, now uint32) error {
 		case Summary:
 			return c.setCompound(fam, name, labels, v, -1, now)
 		}
-	} else if owner, suffix := c.compoundOwner(name); owner >= 0 {
+	} else if owner >= 0 {
 		base := name[:len(name)-len(suffixes[suffix])]
 		return c.setCompound(owner, base, labels, v, suffix, now)
 	}
