@@ -108,6 +108,11 @@ func AppendFloat(dst []byte, f float64) []byte {
 		return append(dst, "-Inf"...)
 	case math.IsNaN(f):
 		return append(dst, "NaN"...)
+	case f == math.Trunc(f) && math.Abs(f) < 1e15 && (f != 0 || !math.Signbit(f)):
+		// Counts and most gauges are whole: integer formatting is several
+		// times cheaper. 'g' would write 1e+06 where this writes 1000000;
+		// both are the same float to every parser.
+		return strconv.AppendInt(dst, int64(f), 10)
 	}
 	return strconv.AppendFloat(dst, f, 'g', -1, 64)
 }
@@ -115,6 +120,16 @@ func AppendFloat(dst []byte, f float64) []byte {
 // appendEscaped escapes a label value (backslash, double quote, newline) or a
 // HELP text (backslash, newline), as the format requires.
 func appendEscaped[T string | []byte](dst []byte, s T, quote bool) []byte {
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if b := s[i]; b == '\\' || b == '\n' || b == '"' {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return append(dst, s...)
+	}
 	for i := 0; i < len(s); i++ {
 		b := s[i]
 		switch {
