@@ -62,6 +62,7 @@ const (
 	minIndex    = 16
 	compoundFix = 8 + 8 + 2
 	bigCache    = 64 << 10 // see insert
+	deadMin     = 3        // a dead record needs its size and kind
 )
 
 const (
@@ -97,6 +98,7 @@ type Cache struct {
 	rec     []byte   // record under construction
 	victims []victim // least recently updated first; see popVictim
 	vpos    int
+	hole    int    // offset of the last removed record, -1 if none; see alloc
 	gen     uint64 // counts changes that move or remove records
 	memo    resolveMemo
 	stats   Stats
@@ -128,6 +130,7 @@ func New(o Options) *Cache {
 		now:    o.Now,
 		seed:   maphash.MakeSeed(),
 		index:  make([]uint32, minIndex),
+		hole:   -1,
 	}
 	c.epoch = c.now()
 	c.stats.Budget = o.Budget
@@ -309,7 +312,26 @@ func (c *Cache) used() int { return c.live + 4*len(c.index) }
 
 // alloc returns the offset of n free bytes at the end of the arena, growing
 // or compacting it. The caller has made room: c.live+n fits the budget.
-func (c *Cache) alloc(n int) int {
+// With pad, the record tolerates trailing bytes, and alloc may return up to
+// deadMin-1 bytes more than n; size is what it returns.
+func (c *Cache) alloc(n int, pad bool) (off, size int) {
+	// Reuse the hole of the last removal when the record fits it: under churn
+	// a new series takes the place of the one just evicted, and the arena
+	// needs no compaction. What is left over must hold a dead header, or
+	// pad the record.
+	if h := c.hole; h >= 0 && h < c.end && c.kind(h) == kindDead {
+		hs := c.size(h)
+		switch {
+		case hs >= n+deadMin:
+			binary.LittleEndian.PutUint16(c.arena[h+n:], uint16(hs-n))
+			c.arena[h+n+2] = kindDead
+			c.hole = h + n
+			return h, n
+		case hs == n || hs > n && pad:
+			c.hole = -1
+			return h, hs
+		}
+	}
 	if c.end+n > len(c.arena) {
 		limit := c.budget - 4*len(c.index)
 		if c.end+n > limit {
@@ -322,15 +344,16 @@ func (c *Cache) alloc(n int) int {
 			c.arena = a
 		}
 	}
-	off := c.end
+	off = c.end
 	c.end += n
-	return off
+	return off, n
 }
 
 // compact slides the live records to the front of the arena, closing the
 // holes that deletions left, and points the index at their new places.
 func (c *Cache) compact() {
 	c.gen++
+	c.hole = -1
 	dst := 0
 	for off := 0; off < c.end; {
 		n := c.size(off)
@@ -354,8 +377,10 @@ func (c *Cache) remove(off int) {
 	c.series -= c.seriesOf(off)
 	c.live -= c.size(off)
 	c.arena[off+2] = kindDead
+	c.hole = off
 	if off+c.size(off) == c.end {
 		c.end = off // give the tail back at once; cheap and common
+		c.hole = -1
 	}
 }
 
@@ -369,9 +394,14 @@ func (c *Cache) insert(rec []byte, pin int) (off int, ok bool) {
 		c.stats.TooLarge++
 		return -1, false
 	}
+	pad := rec[2] == kindPlain && rec[3]&flagGroup == 0
+	need := n
+	if pad {
+		need += deadMin - 1 // alloc may pad it by as much
+	}
 	for {
 		m := indexSizeFor(c.count+1, len(c.index))
-		if c.live+n+4*m <= c.budget {
+		if c.live+need+4*m <= c.budget {
 			if m != len(c.index) {
 				c.growIndex(m)
 			}
@@ -397,10 +427,13 @@ func (c *Cache) insert(rec []byte, pin int) (off int, ok bool) {
 			c.remove(v)
 		}
 	}
-	off = c.alloc(n)
+	// A plain series outside any group reads only its first 8 payload
+	// bytes, so it may take a hole a byte or two larger than itself.
+	off, size := c.alloc(n, pad)
 	c.gen++
 	copy(c.arena[off:], rec)
-	c.live += n
+	binary.LittleEndian.PutUint16(c.arena[off:], uint16(size))
+	c.live += size
 	c.indexInsert(off)
 	c.series += c.seriesOf(off)
 	return off, true
