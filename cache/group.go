@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"slices"
 )
 
@@ -79,7 +78,14 @@ func (c *Cache) groupID(group []Label) uint64 {
 		c.scratch = binary.AppendUvarint(c.scratch, uint64(len(l.Value)))
 		c.scratch = append(c.scratch, l.Value...)
 	}
-	return maphash.Bytes(c.seed, c.scratch) | 1
+	// FNV-1a, not maphash: the id is saved in snapshots, so it must be the
+	// same in the next process.
+	h := uint64(14695981039346656037)
+	for _, b := range c.scratch {
+		h ^= uint64(b)
+		h *= 1099511628211
+	}
+	return h | 1
 }
 
 // owner returns the group id of the item at off, 0 for none.

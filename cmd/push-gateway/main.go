@@ -84,8 +84,10 @@ type CLI struct {
 		DisableExporterMetrics bool   `help:"Leave the push_gateway_* self-metrics out of the exposition."`
 	} `embed:"" prefix:"web." group:"Web (Prometheus scrapes here)"`
 	Cache struct {
-		TTL  time.Duration `name:"ttl" default:"1m" help:"A series disappears this long after its last update (Go duration; 0 keeps series until the budget needs their room)."`
-		Size Size          `default:"10KiB" help:"Memory budget of the cache in bytes, with a B, KiB or MiB suffix: keys, values, metadata and index all count."`
+		TTL              time.Duration `name:"ttl" default:"1m" help:"A series disappears this long after its last update (Go duration; 0 keeps series until the budget needs their room)."`
+		Size             Size          `default:"10KiB" help:"Memory budget of the cache in bytes, with a B, KiB or MiB suffix: keys, values, metadata and index all count."`
+		SnapshotFile     string        `help:"Keep the cache across restarts in this file: loaded at start, written at shutdown and every --cache.snapshot-interval. Off when empty (flash wears out)."`
+		SnapshotInterval time.Duration `default:"5m" help:"How often to write --cache.snapshot-file; 0 writes it only at shutdown."`
 	} `embed:"" prefix:"cache." group:"Cache"`
 	Log struct {
 		Level  string `default:"info" enum:"debug,info,warn,error" help:"Only log messages with the given severity or above. One of: [debug, info, warn, error]."`
@@ -101,6 +103,10 @@ func (c *CLI) Validate() error {
 		return fmt.Errorf("--cache.ttl: %s is negative", c.Cache.TTL)
 	case c.Cache.Size < cache.MinBudget:
 		return fmt.Errorf("--cache.size: %d bytes is below the minimum of %d (1KiB)", c.Cache.Size, cache.MinBudget)
+	case c.Cache.SnapshotInterval < 0:
+		return fmt.Errorf("--cache.snapshot-interval: %s is negative", c.Cache.SnapshotInterval)
+	case c.Cache.SnapshotFile != "" && !isDir(filepath.Dir(c.Cache.SnapshotFile)):
+		return fmt.Errorf("--cache.snapshot-file: directory %s does not exist", filepath.Dir(c.Cache.SnapshotFile))
 	case c.Ingest.Socket == "":
 		return errors.New("--ingest.socket: empty path")
 	case c.Ingest.MaxConnections < 1:
@@ -182,6 +188,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 
 func serve(ctx context.Context, cli *CLI, logger *slog.Logger) error {
 	c := cache.New(cache.Options{Budget: int(cli.Cache.Size), TTL: cli.Cache.TTL})
+	if f := cli.Cache.SnapshotFile; f != "" {
+		// A damaged snapshot costs what it held, never the start.
+		if n, err := c.LoadFile(f); err != nil {
+			logger.Warn("ignoring cache snapshot", "file", f, "err", err)
+		} else {
+			logger.Info("loaded cache snapshot", "file", f, "series", n)
+		}
+	}
 
 	// The TCP listener first: if the address is taken, the socket is never
 	// created, and nothing is left behind.
@@ -241,12 +255,23 @@ func serve(ctx context.Context, cli *CLI, logger *slog.Logger) error {
 	go func() {
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
+		var lastSave time.Time
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-t.C:
+			case now := <-t.C:
 				c.Expire()
+				if f, every := cli.Cache.SnapshotFile, cli.Cache.SnapshotInterval; f != "" && every > 0 {
+					if lastSave.IsZero() {
+						lastSave = now
+					} else if now.Sub(lastSave) >= every {
+						lastSave = now
+						if err := c.SaveFile(f); err != nil {
+							logger.Warn("cannot write cache snapshot", "file", f, "err", err)
+						}
+					}
+				}
 			}
 		}
 	}()
@@ -266,5 +291,12 @@ func serve(ctx context.Context, cli *CLI, logger *slog.Logger) error {
 		web.Close()
 	}
 	sock.Close() // removes the socket file
+	if f := cli.Cache.SnapshotFile; f != "" {
+		if err := c.SaveFile(f); err != nil {
+			logger.Warn("cannot write cache snapshot", "file", f, "err", err)
+		} else {
+			logger.Info("wrote cache snapshot", "file", f)
+		}
+	}
 	return failure
 }
