@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"sync"
 
+	"go.uber.org/atomic"
+
 	"github.com/push-gateway/push-gateway/cache"
 )
 
@@ -23,14 +25,19 @@ type Options struct {
 	TelemetryPath string       // "" means /metrics
 	Self          []SelfFamily // the daemon's own metrics; sorted by New
 	Version       string       // shown on the landing page
+	// MaxInFlight bounds the scrapes served at once; more get 503 Service
+	// Unavailable and count in Refused. 0 means no bound.
+	MaxInFlight int
+	Refused     *atomic.Uint64
 }
 
 // Handler serves the read-only endpoints: the telemetry path, /-/healthy,
 // /-/ready and the landing page at /. Anything but GET and HEAD is 405, an
 // unknown path 404. It is safe for concurrent use.
 type Handler struct {
-	o    Options
-	pool sync.Pool // of *scrape
+	o        Options
+	pool     sync.Pool     // of *scrape
+	inFlight chan struct{} // a token per scrape being served
 }
 
 type scrape struct {
@@ -50,7 +57,14 @@ func New(o Options) *Handler {
 		}
 	}
 	o.Self = self
-	return &Handler{o: o}
+	if o.Refused == nil {
+		o.Refused = new(atomic.Uint64)
+	}
+	h := &Handler{o: o}
+	if o.MaxInFlight > 0 {
+		h.inFlight = make(chan struct{}, o.MaxInFlight)
+	}
+	return h
 }
 
 // AppendMetrics appends the whole exposition: the cache's families and the
@@ -101,6 +115,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	if h.inFlight != nil {
+		select {
+		case h.inFlight <- struct{}{}:
+			defer func() { <-h.inFlight }()
+		default:
+			h.o.Refused.Inc()
+			http.Error(w, "too many scrapes at once (--web.max-requests-in-flight)", http.StatusServiceUnavailable)
+			return
+		}
+	}
 	s, _ := h.pool.Get().(*scrape)
 	if s == nil {
 		s = new(scrape)

@@ -37,6 +37,10 @@ type Options struct {
 	// HTTP serves the connections that open with an HTTP request line. Nil
 	// answers each with 501 Not Implemented.
 	HTTP http.Handler
+	// AllowedUIDs, when not empty, are the only user ids whose processes may
+	// use the socket (checked with SO_PEERCRED); others are closed at
+	// accept, logged and counted.
+	AllowedUIDs []uint32
 }
 
 // Reasons for a rejected line besides the parser's.
@@ -63,6 +67,8 @@ type Stats struct {
 	Rejected    map[string]*atomic.Uint64 // by reason; keys are Reasons
 	Connections atomic.Int64              // open connections
 	Refused     atomic.Uint64             // connections closed at accept: over MaxConnections
+	PeerRefused atomic.Uint64             // connections closed at accept: user id not allowed
+	IdleClosed  atomic.Uint64             // connections closed after IdleTimeout without data
 }
 
 // Server accepts connections on the push socket and applies what they send
@@ -158,6 +164,10 @@ func (s *Server) Serve(l net.Listener) error {
 			c.Close()
 			continue
 		}
+		if len(s.o.AllowedUIDs) > 0 && !s.peerAllowed(c) {
+			c.Close()
+			continue
+		}
 		s.stats.Connections.Inc()
 		if !s.track(c) {
 			c.Close()
@@ -167,6 +177,20 @@ func (s *Server) Serve(l net.Listener) error {
 		s.wg.Add(1)
 		go s.serveConn(c)
 	}
+}
+
+func (s *Server) peerAllowed(c net.Conn) bool {
+	uid, err := peerUID(c)
+	if err == nil {
+		for _, u := range s.o.AllowedUIDs {
+			if u == uid {
+				return true
+			}
+		}
+	}
+	s.stats.PeerRefused.Inc()
+	s.o.Logger.Warn("connection refused: peer user id not allowed", "uid", uid, "err", err)
+	return false
 }
 
 func (s *Server) track(c net.Conn) bool {
@@ -347,6 +371,7 @@ func (s *Server) raw(c net.Conn, buf []byte, n int, rerr error) {
 			}
 			var ne net.Error
 			if errors.As(rerr, &ne) && ne.Timeout() && !s.isClosing() {
+				s.stats.IdleClosed.Inc()
 				s.o.Logger.Debug("closing idle connection", "idle", s.o.IdleTimeout)
 			}
 			return

@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -152,4 +153,29 @@ func TestStaleAndLiveSocket(t *testing.T) {
 		t.Fatalf("stale socket not replaced: %v", err)
 	}
 	l2.Close()
+}
+
+func TestAllowedUIDs(t *testing.T) {
+	me := uint32(os.Getuid())
+	s, c, path := startServer(t, Options{AllowedUIDs: []uint32{me + 1}})
+	conn, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Write([]byte("refused 1\n"))
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var b [1]byte
+	if _, err := conn.Read(b[:]); err == nil {
+		t.Fatal("a refused peer's connection stayed open")
+	}
+	conn.Close()
+	if s.Stats().PeerRefused.Load() != 1 || values(c) != "" {
+		t.Fatalf("peer refused %d, cache %q", s.Stats().PeerRefused.Load(), values(c))
+	}
+
+	_, c2, path2 := startServer(t, Options{AllowedUIDs: []uint32{me}})
+	push(t, path2, "allowed 1\n")
+	if got := values(c2); got != "allowed 1\n" {
+		t.Fatalf("allowed peer: %q", got)
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"github.com/alecthomas/kong"
 	"github.com/prometheus/common/promslog"
 	"github.com/prometheus/common/version"
+	"go.uber.org/atomic"
 
 	"github.com/push-gateway/push-gateway/cache"
 	"github.com/push-gateway/push-gateway/expose"
@@ -73,6 +75,8 @@ type CLI struct {
 	Ingest struct {
 		Socket         string        `default:"/run/push-gateway.sock" help:"Path of the stream socket that processes push into."`
 		SocketMode     FileMode      `default:"0660" help:"File mode of the push socket, in octal."`
+		SocketGroup    string        `help:"Group (name or id) that owns the push socket, so that its members may push; empty keeps the daemon's group."`
+		AllowedUIDs    []uint32      `name:"allowed-uids" help:"Only processes of these user ids may use the push socket (checked with SO_PEERCRED; comma-separated). Empty allows every process that the socket's file mode lets in."`
 		MaxLineLength  Size          `default:"64KiB" help:"Longest line accepted on the raw stream; longer lines are skipped and counted."`
 		MaxConnections int           `default:"512" help:"Connections on the push socket served at once; more are closed at accept and counted."`
 		IdleTimeout    time.Duration `default:"5m" help:"A connection on the push socket that sends nothing for this long is closed."`
@@ -82,6 +86,7 @@ type CLI struct {
 		ListenAddress          string `default:":9091" help:"TCP address of the read-only HTTP server."`
 		TelemetryPath          string `default:"/metrics" help:"Path that serves the cached metrics."`
 		DisableExporterMetrics bool   `help:"Leave the push_gateway_* self-metrics out of the exposition."`
+		MaxRequestsInFlight    int    `default:"8" help:"Scrapes served at once; more get 503 and are counted."`
 	} `embed:"" prefix:"web." group:"Web (Prometheus scrapes here)"`
 	Cache struct {
 		TTL              time.Duration `name:"ttl" default:"1m" help:"A series disappears this long after its last update (Go duration; 0 keeps series until the budget needs their room)."`
@@ -115,6 +120,8 @@ func (c *CLI) Validate() error {
 		return fmt.Errorf("--ingest.idle-timeout: %s is not positive", c.Ingest.IdleTimeout)
 	case c.Ingest.MaxLineLength < 256:
 		return fmt.Errorf("--ingest.max-line-length: %d bytes is below the minimum of 256", c.Ingest.MaxLineLength)
+	case c.Web.MaxRequestsInFlight < 1:
+		return fmt.Errorf("--web.max-requests-in-flight: %d is below 1", c.Web.MaxRequestsInFlight)
 	case !strings.HasPrefix(c.Web.TelemetryPath, "/"):
 		return fmt.Errorf("--web.telemetry-path: %q does not start with /", c.Web.TelemetryPath)
 	case c.Web.TelemetryPath == "/" || strings.HasPrefix(c.Web.TelemetryPath, "/-/"):
@@ -123,10 +130,27 @@ func (c *CLI) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Web.ListenAddress); err != nil {
 		return fmt.Errorf("--web.listen-address: %w", err)
 	}
+	if g := c.Ingest.SocketGroup; g != "" {
+		if _, err := lookupGroup(g); err != nil {
+			return fmt.Errorf("--ingest.socket-group: %w", err)
+		}
+	}
 	if dir := filepath.Dir(c.Ingest.Socket); !isDir(dir) {
 		return fmt.Errorf("--ingest.socket: directory %s does not exist", dir)
 	}
 	return nil
+}
+
+// lookupGroup returns the id of a group given by name or number.
+func lookupGroup(g string) (int, error) {
+	if id, err := strconv.Atoi(g); err == nil {
+		return id, nil
+	}
+	gr, err := user.LookupGroup(g)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(gr.Gid)
 }
 
 func isDir(p string) bool {
@@ -208,6 +232,14 @@ func serve(ctx context.Context, cli *CLI, logger *slog.Logger) error {
 		tcp.Close()
 		return fmt.Errorf("--ingest.socket: %w", err)
 	}
+	if g := cli.Ingest.SocketGroup; g != "" {
+		gid, _ := lookupGroup(g)
+		if err := os.Chown(cli.Ingest.Socket, -1, gid); err != nil {
+			sock.Close()
+			tcp.Close()
+			return fmt.Errorf("--ingest.socket-group: %w", err)
+		}
+	}
 
 	// The socket's HTTP side: the Pushgateway API, and reads answered by the
 	// same handler as on TCP.
@@ -219,16 +251,20 @@ func serve(ctx context.Context, cli *CLI, logger *slog.Logger) error {
 		MaxConnections: cli.Ingest.MaxConnections,
 		IdleTimeout:    cli.Ingest.IdleTimeout,
 		HTTP:           push,
+		AllowedUIDs:    cli.Ingest.AllowedUIDs,
 	})
 	var self []expose.SelfFamily
+	var webRefused atomic.Uint64
 	if !cli.Web.DisableExporterMetrics {
-		self = selfMetrics(c, ing.Stats(), push.Stats)
+		self = selfMetrics(c, ing.Stats(), push.Stats, &webRefused)
 	}
 	h := expose.New(expose.Options{
 		Cache:         c,
 		TelemetryPath: cli.Web.TelemetryPath,
 		Self:          self,
 		Version:       version.Info(),
+		MaxInFlight:   cli.Web.MaxRequestsInFlight,
+		Refused:       &webRefused,
 	})
 	push.Read = h
 	web := &http.Server{

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"go.uber.org/atomic"
+
 	"github.com/push-gateway/push-gateway/cache"
 	"github.com/push-gateway/push-gateway/expose"
 	"github.com/push-gateway/push-gateway/ingest"
@@ -8,7 +10,13 @@ import (
 
 // selfMetrics returns the daemon's own metric families, named as
 // ../shared/PRODUCT.md fixes them.
-func selfMetrics(c *cache.Cache, in *ingest.Stats, pushes *ingest.PushStats) []expose.SelfFamily {
+func selfMetrics(c *cache.Cache, in *ingest.Stats, pushes *ingest.PushStats, webRefused *atomic.Uint64) []expose.SelfFamily {
+	counter := func(name, help string, v *atomic.Uint64) expose.SelfFamily {
+		return expose.SelfFamily{Name: name, Append: func(dst []byte) []byte {
+			dst = expose.AppendHeader(dst, name, help, cache.Counter)
+			return expose.AppendSample(dst, name, "", "", float64(v.Load()))
+		}}
+	}
 	gauge := func(name, help string, v func(cache.Stats) int) expose.SelfFamily {
 		return expose.SelfFamily{Name: name, Append: func(dst []byte) []byte {
 			dst = expose.AppendHeader(dst, name, help, cache.Gauge)
@@ -55,8 +63,11 @@ func selfMetrics(c *cache.Cache, in *ingest.Stats, pushes *ingest.PushStats) []e
 		}},
 		{Name: "push_gateway_ingest_connections_refused_total", Append: func(dst []byte) []byte {
 			const n = "push_gateway_ingest_connections_refused_total"
-			dst = expose.AppendHeader(dst, n, "Connections closed at accept because --ingest.max-connections were open.", cache.Counter)
-			return expose.AppendSample(dst, n, "", "", float64(in.Refused.Load()))
+			dst = expose.AppendHeader(dst, n, "Connections on the push socket closed at accept, by reason: max_connections (--ingest.max-connections open), peer_uid (not in --ingest.allowed-uids).", cache.Counter)
+			dst = expose.AppendSample(dst, n, "reason", "max_connections", float64(in.Refused.Load()))
+			return expose.AppendSample(dst, n, "reason", "peer_uid", float64(in.PeerRefused.Load()))
 		}},
+		counter("push_gateway_ingest_idle_closed_total", "Connections on the push socket closed after --ingest.idle-timeout without data.", &in.IdleClosed),
+		counter("push_gateway_web_requests_refused_total", "Scrapes refused with 503 because --web.max-requests-in-flight were being served.", webRefused),
 	}
 }
