@@ -50,9 +50,11 @@ func apply(t testing.TB, c *cache.Cache, ops []op) {
 	}
 }
 
-func set(name string, v float64, labels ...string) op { return op{kind: "set", name: name, value: v, labels: labels} }
-func typ(name string, t cache.Type) op                { return op{kind: "type", name: name, t: t} }
-func help(name, h string) op                          { return op{kind: "help", name: name, help: h} }
+func set(name string, v float64, labels ...string) op {
+	return op{kind: "set", name: name, value: v, labels: labels}
+}
+func typ(name string, t cache.Type) op { return op{kind: "type", name: name, t: t} }
+func help(name, h string) op           { return op{kind: "help", name: name, help: h} }
 
 var goldenCases = map[string][]op{
 	"empty": nil,
