@@ -44,6 +44,7 @@ type Bucket struct {
 // _count when present. Labels do not include le or quantile.
 type PushMetric struct {
 	Labels           []Label
+	Mode             Mode // from a clearmode label; ModeDefault for none
 	Value            float64
 	Buckets          []Bucket
 	Sum, Count       float64
@@ -191,7 +192,22 @@ func (c *Cache) Push(group []Label, fams []PushFamily, mode PushMode) error {
 		return fmt.Errorf("%w: the push needs about %d bytes, the budget is %d", ErrTooLarge, size, c.budget)
 	}
 
-	// Apply.
+	// Apply. A plain series with clearmode="aggregate" adds to the value it
+	// had (in this group, or from the raw stream) before the group goes.
+	for i := range fams {
+		f := &fams[i]
+		for j := range f.Metrics {
+			m := &f.Metrics[j]
+			if m.Mode != ModeAggregate || f.Type.Compound() {
+				continue
+			}
+			key, _, _ := pushKey(c.scratch[:0], f.Name, g, m.Labels, nil)
+			c.scratch = key
+			if off := c.find(key, false); off >= 0 && c.kind(off) == kindPlain {
+				m.Value += getF(c.payload(off))
+			}
+		}
+	}
 	for off := 0; off < c.end; off += c.size(off) {
 		if c.kind(off) == kindDead || c.kind(off) == kindFamily || c.owner(off) != gid {
 			continue

@@ -222,6 +222,15 @@ func validRecord(rec []byte) bool {
 			return false
 		}
 		nb := int(binary.LittleEndian.Uint16(payload[16:]))
+		if flags&flagWindow != 0 {
+			w := payload[min(compoundFix+16*nb, len(payload)):]
+			if len(w) < 6 || tail != 0 {
+				return false
+			}
+			capacity := int(binary.LittleEndian.Uint16(w))
+			pos, filled := int(binary.LittleEndian.Uint16(w[2:])), int(binary.LittleEndian.Uint16(w[4:]))
+			return capacity > 0 && pos < capacity && filled <= capacity && len(w) == 6+8*capacity
+		}
 		return len(payload) == compoundFix+16*nb+tail
 	case kindFamily:
 		_, ls := splitKey(key)

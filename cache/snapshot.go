@@ -16,6 +16,7 @@ type Snapshot struct {
 	items []int // offsets of items in buf, sorted by key
 	fams  []int // offsets of family records in buf, sorted by name
 	list  []Family
+	est   []float64 // scratch of summary estimates
 }
 
 // Family is one metric family of a snapshot with at least one series.
@@ -46,7 +47,13 @@ func (c *Cache) Snapshot(s *Snapshot) {
 	for off := 0; off < len(s.buf); {
 		rec := s.record(off)
 		switch rec[2] {
-		case kindPlain, kindCompound:
+		case kindCompound:
+			if rec[3]&flagWindow != 0 {
+				kl := int(binary.LittleEndian.Uint16(rec[8:]))
+				s.est = estimate(rec[hdrSize+kl:], s.est)
+			}
+			s.items = append(s.items, off)
+		case kindPlain:
 			s.items = append(s.items, off)
 		case kindFamily:
 			s.fams = append(s.fams, off)
