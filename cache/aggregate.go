@@ -114,6 +114,13 @@ func (b Batch) SetGauge(name []byte, labels []Label, v float64) error {
 	return b.c.update(name, labels, v, Gauge, false, b.now)
 }
 
+// Put sets (or, with add, adds to) the plain series name{labels} of a
+// family that must be, or becomes, of type t: Add and SetGauge are the
+// usual cases, clearmode the others.
+func (b Batch) Put(name []byte, labels []Label, v float64, t Type, add bool) error {
+	return b.c.update(name, labels, v, t, add, b.now)
+}
+
 // AddUntyped adds delta to name{labels} whatever the type of its family:
 // a text line with clearmode="aggregate".
 func (b Batch) AddUntyped(name []byte, labels []Label, delta float64) error {
@@ -367,6 +374,9 @@ func (c *Cache) AggregatePush(group []Label, fams []PushFamily) error {
 		}
 		for j := range f.Metrics {
 			m := &f.Metrics[j]
+			if err := checkCompound(f, m); err != nil {
+				return err
+			}
 			var key []byte
 			var err error
 			key, tmp, err = pushKey(nil, f.Name, g, m.Labels, tmp)

@@ -743,6 +743,10 @@ func (c *Cache) setHelp(name, help []byte, now uint32) error {
 			return nil
 		}
 		c.rec = appendRecord(c.rec[:0], kindFamily, c.flags(f)|flagHelp, now, c.key(f), help)
+		if len(c.rec)+4*minIndex > c.budget || len(c.rec) > maxRecord {
+			c.stats.TooLarge++
+			return ErrTooLarge // before the old record goes: nothing changes
+		}
 		c.remove(f)
 	} else {
 		c.rec = appendRecord(c.rec[:0], kindFamily, uint8(Untyped)|flagHelp, now, appendName(c.scratch[:0], name), help)
@@ -751,6 +755,17 @@ func (c *Cache) setHelp(name, help []byte, now uint32) error {
 		return ErrTooLarge
 	}
 	return nil
+}
+
+// clearHelp removes the HELP text of family name, if it has one.
+func (c *Cache) clearHelp(name []byte, now uint32) {
+	f := c.family(name)
+	if f < 0 || c.flags(f)&flagHelp == 0 {
+		return
+	}
+	c.rec = appendRecord(c.rec[:0], kindFamily, c.flags(f)&^flagHelp, now, c.key(f), nil)
+	c.remove(f)
+	c.insert(c.rec, -1) // smaller than what it replaces: it fits
 }
 
 func appendRecord(dst []byte, kind, flags uint8, now uint32, key, payload []byte) []byte {
@@ -829,6 +844,24 @@ func (c *Cache) setCompound(fam int, base []byte, labels []Label, v float64, suf
 	c.scratch = key
 	if err != nil {
 		return err
+	}
+	// A histogram's le and a summary's quantile belong to its bucket and
+	// quantile lines only: on a _sum or _count line expfmt would read them
+	// as a bucket or quantile of their own.
+	if skip == nil {
+		reserved := "le"
+		if c.familyType(fam) == Summary {
+			reserved = "quantile"
+		}
+		for _, l := range labels {
+			if string(l.Name) == reserved {
+				return ErrReservedLabel
+			}
+		}
+	}
+	// Bucket populations and counts of a histogram cannot be negative.
+	if c.familyType(fam) == Histogram && suffix != 1 && v < 0 {
+		return ErrNegativeCount
 	}
 	var b float64
 	if skip != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 )
 
@@ -163,6 +164,9 @@ func (c *Cache) Push(group []Label, fams []PushFamily, mode PushMode) error {
 		}
 		for j := range f.Metrics {
 			m := &f.Metrics[j]
+			if err := checkCompound(f, m); err != nil {
+				return err
+			}
 			var key []byte
 			var err error
 			key, tmp, err = pushKey(nil, f.Name, g, m.Labels, tmp)
@@ -232,6 +236,8 @@ func (c *Cache) Push(group []Label, fams []PushFamily, mode PushMode) error {
 			if err := c.setHelp(f.Name, f.Help, now); err != nil {
 				return err
 			}
+		} else {
+			c.clearHelp(f.Name, now) // the latest push's HELP wins, also when it has none
 		}
 		for j := range f.Metrics {
 			if err := c.pushMetric(f, &f.Metrics[j], g, gid, now); err != nil {
@@ -241,6 +247,29 @@ func (c *Cache) Push(group []Label, fams []PushFamily, mode PushMode) error {
 	}
 	c.setGroupGauge(PushTimeName, pushTimeHelp, g, gid, nowSec, true, now)
 	c.setGroupGauge(PushFailureTimeName, pushFailureTimeHelp, g, gid, 0, false, now)
+	return nil
+}
+
+// checkCompound refuses what would make a histogram or summary unreadable:
+// an le or quantile label among its labels, a negative bucket or count.
+func checkCompound(f *PushFamily, m *PushMetric) error {
+	if !f.Type.Compound() {
+		return nil
+	}
+	for _, l := range m.Labels {
+		if string(l.Name) == "le" && f.Type == Histogram || string(l.Name) == "quantile" && f.Type == Summary {
+			return fmt.Errorf("%w: %s", ErrReservedLabel, f.Name)
+		}
+	}
+	if f.Type == Histogram {
+		neg := m.Count < 0
+		for _, b := range m.Buckets {
+			neg = neg || b.Value < 0 || math.IsNaN(b.Bound)
+		}
+		if neg {
+			return fmt.Errorf("%w: %s", ErrNegativeCount, f.Name)
+		}
+	}
 	return nil
 }
 

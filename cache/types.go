@@ -56,4 +56,6 @@ var (
 	ErrMissingLabel   = errors.New("cache: histogram bucket without le, or summary quantile without quantile")
 	ErrBadLabelValue  = errors.New("cache: le or quantile label is not a number")
 	ErrNameClash      = errors.New("cache: name is taken by a histogram or summary family")
+	ErrReservedLabel  = errors.New("cache: le or quantile label on a line that is not a bucket or quantile")
+	ErrNegativeCount  = errors.New("cache: negative count or bucket population of a histogram")
 )

@@ -23,7 +23,7 @@ func BenchmarkApplyLine(b *testing.B) {
 			c := cache.New(cache.Options{TTL: time.Minute})
 			c.SetType([]byte("rpc_seconds"), cache.Histogram)
 			s := NewServer(Options{Cache: c})
-			var p Parser
+			var p lineState
 			line := []byte(tc.line)
 			tx := c.Begin()
 			s.apply(tx, &p, line)
@@ -54,7 +54,7 @@ func BenchmarkApplyLine(b *testing.B) {
 func TestApplyAllocatesNothing(t *testing.T) {
 	c := cache.New(cache.Options{TTL: time.Minute})
 	s := NewServer(Options{Cache: c})
-	var p Parser
+	var p lineState
 	line := []byte(`edge_device_metric_001{instance="router-01.lan",job="pushgateway",path="/x/0001"} 42.5`)
 	tx := c.Begin()
 	s.apply(tx, &p, line)

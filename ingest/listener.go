@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -51,6 +52,9 @@ const (
 	ReasonMissingLabel   = "missing_label"
 	ReasonBadBucketLabel = "invalid_bucket_label"
 	ReasonNameClash      = "name_clash"
+	ReasonBucketMismatch = "bucket_mismatch"
+	ReasonReservedLabel  = "reserved_label"
+	ReasonNegativeCount  = "negative_count"
 )
 
 // Reasons lists every reason a line can be rejected for, in a fixed order.
@@ -58,7 +62,8 @@ var Reasons = []string{
 	ReasonSyntax, ReasonInvalidName, ReasonDuplicateLabel, ReasonInvalidUTF8,
 	ReasonInvalidValue, ReasonInvalidTimestamp, ReasonInvalidType,
 	ReasonTooLong, ReasonTooLarge, ReasonTypeConflict, ReasonMissingLabel,
-	ReasonBadBucketLabel, ReasonNameClash,
+	ReasonBadBucketLabel, ReasonNameClash, ReasonBucketMismatch, ReasonInvalidEvent,
+	ReasonInvalidClearmode, ReasonReservedLabel, ReasonNegativeCount,
 }
 
 // Stats are the counters of a Server, read by the self-metrics.
@@ -218,13 +223,23 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.ln != nil {
 		s.ln.Close()
 	}
-	now := time.Now()
+	// Raw streams read on for a short drain window, so that lines already
+	// queued in the socket are applied, then stop at the deadline; see
+	// armDeadline.
+	drain := time.Now().Add(drainWindow)
 	for c := range s.conns {
-		c.SetReadDeadline(now) // wakes a blocked read; see serveConn
+		c.SetReadDeadline(drain)
 	}
 	s.mu.Unlock()
 	s.httpL.Close()
-	herr := s.http.Shutdown(ctx)
+	// An HTTP request still half-written after a second is not going to
+	// finish in time: close it rather than wait for ReadHeaderTimeout.
+	hctx, cancel := context.WithTimeout(ctx, time.Second)
+	herr := s.http.Shutdown(hctx)
+	cancel()
+	if herr != nil {
+		herr = s.http.Close()
+	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
@@ -276,16 +291,18 @@ func (s *Server) serveConn(c net.Conn) {
 	s.raw(c, buf, n, err)
 }
 
+// drainWindow is how long connections read on after Shutdown.
+const drainWindow = 200 * time.Millisecond
+
 // armDeadline sets the idle deadline for the next read, unless the server is
-// shutting down; Shutdown sets a past deadline under the same lock, so a
-// connection never sleeps through it.
+// shutting down: then the drain deadline that Shutdown set under the same
+// lock stays, so a connection never sleeps through it.
 func (s *Server) armDeadline(c net.Conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closing {
-		return false
+	if !s.closing {
+		c.SetReadDeadline(time.Now().Add(s.o.IdleTimeout))
 	}
-	c.SetReadDeadline(time.Now().Add(s.o.IdleTimeout))
 	return true
 }
 
@@ -331,7 +348,7 @@ func (s *Server) raw(c net.Conn, buf []byte, n int, rerr error) {
 		c.Close()
 		s.stats.Connections.Dec()
 	}()
-	var p Parser
+	var p lineState
 	limit := s.o.MaxLineLength
 	skipping := false // inside a line over the limit, until its newline
 	for {
@@ -400,7 +417,39 @@ func (s *Server) raw(c net.Conn, buf []byte, n int, rerr error) {
 	}
 }
 
-func (s *Server) apply(b cache.Batch, p *Parser, line []byte) {
+// lineState is what one connection keeps between lines: the parsers and
+// their buffers.
+type lineState struct {
+	p Parser
+	e Event
+}
+
+// ReasonInvalidClearmode rejects a line whose clearmode label is not one of
+// aggregate, replace, family.
+const ReasonInvalidClearmode = "invalid_clearmode"
+
+func (s *Server) apply(b cache.Batch, st *lineState, line []byte) {
+	i := 0
+	for i < len(line) && (line[i] == ' ' || line[i] == '\t') {
+		i++
+	}
+	if i < len(line) && line[i] == '{' {
+		if err := st.e.Parse(line); err != nil {
+			s.reject(ReasonInvalidEvent, err)
+			return
+		}
+		if err := applyEvent(b, &st.e); err != nil {
+			reason := cacheReason(err)
+			if reason == ReasonSyntax {
+				reason = ReasonInvalidEvent
+			}
+			s.reject(reason, err)
+			return
+		}
+		s.stats.Lines.Inc()
+		return
+	}
+	p := &st.p
 	kind, err := p.Parse(line)
 	if err != nil {
 		var pe *ParseError
@@ -413,7 +462,7 @@ func (s *Server) apply(b cache.Batch, p *Parser, line []byte) {
 	}
 	switch kind {
 	case LineSample:
-		err = b.Set(p.Name, p.Labels, p.Value)
+		err = s.applySample(b, p)
 	case LineType:
 		err = b.SetType(p.Name, p.Type)
 	case LineHelp:
@@ -428,7 +477,34 @@ func (s *Server) apply(b cache.Batch, p *Parser, line []byte) {
 	s.stats.Lines.Inc()
 }
 
+// applySample stores a sample line; a clearmode label, never stored, picks
+// how (see cache.Mode).
+func (s *Server) applySample(b cache.Batch, p *Parser) error {
+	for i := range p.Labels {
+		if l := p.Labels[i]; len(l.Name) == len("clearmode") && string(l.Name) == "clearmode" {
+			m, ok := cache.ParseMode(l.Value)
+			if !ok {
+				return errClearmode
+			}
+			ls := slices.Delete(p.Labels, i, i+1)
+			switch m {
+			case cache.ModeAggregate:
+				return b.AddUntyped(p.Name, ls, p.Value)
+			case cache.ModeFamily:
+				return b.ReplaceFamily(p.Name, ls, p.Value)
+			}
+			return b.Set(p.Name, ls, p.Value)
+		}
+	}
+	return b.Set(p.Name, p.Labels, p.Value)
+}
+
+var errClearmode = errors.New("clearmode is not aggregate, replace or family")
+
 func cacheReason(err error) string {
+	if err == errClearmode {
+		return ReasonInvalidClearmode
+	}
 	switch {
 	case errors.Is(err, cache.ErrTooLarge):
 		return ReasonTooLarge
@@ -442,6 +518,12 @@ func cacheReason(err error) string {
 		return ReasonBadBucketLabel
 	case errors.Is(err, cache.ErrNameClash):
 		return ReasonNameClash
+	case errors.Is(err, cache.ErrBucketMismatch):
+		return ReasonBucketMismatch
+	case errors.Is(err, cache.ErrReservedLabel):
+		return ReasonReservedLabel
+	case errors.Is(err, cache.ErrNegativeCount):
+		return ReasonNegativeCount
 	}
 	return ReasonSyntax
 }

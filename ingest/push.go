@@ -131,11 +131,16 @@ func (h *PushHandler) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fams, err := h.decodeBody(r)
+	var check checkError
+	failed := errors.As(err, &check)
 	if err == nil {
 		err = h.Cache.Push(group, fams, mode)
+		failed = err != nil
 	}
 	if err != nil {
-		h.Cache.PushFailed(group)
+		if failed {
+			h.Cache.PushFailed(group)
+		}
 		code := http.StatusBadRequest
 		if errors.Is(err, errBodyTooLarge) {
 			code = http.StatusRequestEntityTooLarge
@@ -147,6 +152,17 @@ func (h *PushHandler) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 var errBodyTooLarge = errors.New("body larger than the limit")
+
+// checkError is a push refused by the checks the Pushgateway makes once a
+// body has been decoded, against its group (timestamps, names, label
+// values): like a type conflict, it sets the group's
+// push_failure_time_seconds. A body that does not decode at all never
+// reaches a group and sets nothing, as in the Pushgateway.
+type checkError struct{ error }
+
+func (e checkError) Unwrap() error { return e.error }
+
+var errTimestamp = checkError{errors.New("pushed metrics must not have timestamps")}
 
 // decodeBody reads a push body in the text format or, told by its
 // Content-Type as the Pushgateway tells it, the delimited protobuf format.
@@ -253,7 +269,7 @@ func DecodeText(data []byte) ([]cache.PushFamily, error) {
 			return nil, fmt.Errorf("text format parsing error in line %d: %v", n, err)
 		}
 		if err := b.line(kind, &p); err != nil {
-			return nil, fmt.Errorf("text format parsing error in line %d: %v", n, err)
+			return nil, fmt.Errorf("text format parsing error in line %d: %w", n, err)
 		}
 	}
 	return b.families(), nil
@@ -317,7 +333,7 @@ func (b *familyBuilder) line(kind LineKind, p *Parser) error {
 		f.f.Help, f.f.HasHelp = bytes.Clone(p.Help), true
 	case LineSample:
 		if p.Timestamp {
-			return errors.New("pushed metrics must not have timestamps")
+			return errTimestamp
 		}
 		f, suffix := b.owner(p.Name)
 		labels := make([]cache.Label, 0, len(p.Labels))
@@ -397,6 +413,9 @@ func (b *familyBuilder) families() []cache.PushFamily {
 	out := make([]cache.PushFamily, 0, len(b.order))
 	for _, n := range b.order {
 		f := b.fams[n].f
+		if len(f.Metrics) == 0 {
+			continue // expfmt drops a family with no samples
+		}
 		if f.Type.Compound() {
 			for i := range f.Metrics {
 				completeCompound(&f.Metrics[i], f.Type)
@@ -504,10 +523,10 @@ func decodeFamily(src []byte) (cache.PushFamily, error) {
 		return f, fmt.Errorf("unknown metric type %d", ptype)
 	}
 	if !validMetricName(f.Name) {
-		return f, fmt.Errorf("invalid metric name %q", f.Name)
+		return f, checkError{fmt.Errorf("invalid metric name %q", f.Name)}
 	}
 	if f.HasHelp && !utf8.ValidString(string(f.Help)) {
-		return f, fmt.Errorf("help of %s is not valid UTF-8", f.Name)
+		return f, checkError{fmt.Errorf("help of %s is not valid UTF-8", f.Name)}
 	}
 	for _, m := range metrics {
 		pm, err := decodeMetric(m, f.Type)
@@ -541,7 +560,7 @@ func decodeMetric(src []byte, t cache.Type) (cache.PushMetric, error) {
 			}
 			m.Labels = append(m.Labels, l)
 		case 6:
-			return m, errors.New("pushed metrics must not have timestamps")
+			return m, errTimestamp
 		case want:
 			v, ok := fc.MessageData()
 			if !ok {
@@ -552,14 +571,14 @@ func decodeMetric(src []byte, t cache.Type) (cache.PushMetric, error) {
 	}
 	for i, l := range m.Labels {
 		if !validLabelName(string(l.Name)) {
-			return m, fmt.Errorf("invalid label name %q", l.Name)
+			return m, checkError{fmt.Errorf("invalid label name %q", l.Name)}
 		}
 		if !utf8.ValidString(string(l.Value)) {
-			return m, fmt.Errorf("label value of %s is not valid UTF-8", l.Name)
+			return m, checkError{fmt.Errorf("label value of %s is not valid UTF-8", l.Name)}
 		}
 		for _, o := range m.Labels[:i] {
 			if bytes.Equal(o.Name, l.Name) {
-				return m, fmt.Errorf("duplicate label %q", l.Name)
+				return m, checkError{fmt.Errorf("duplicate label %q", l.Name)}
 			}
 		}
 	}

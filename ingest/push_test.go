@@ -84,7 +84,7 @@ func TestDecodeText(t *testing.T) {
 		"# TYPE h histogram\n# HELP h Lat.\nh_bucket{le=\"1\"} 2\nh_sum 3\nh_count 4\nh_bucket{le=\"0.5\"} 1\n": "h histogram \"Lat.\" {}0.5:1,1:2,+Inf:4,sum=3,count=4\n",
 		"# TYPE s summary\ns{quantile=\"0.9\",k=\"v\"} 2\ns_count{k=\"v\"} 5\n":                                 "s summary {k=v}0.9:2,sum=0,count=5\n",
 		"h_bucket{le=\"1\"} 1\n":                                             "h_bucket untyped {le=1}1\n", // no TYPE: plain
-		"# TYPE s summary\ns_bucket 1\n":                                     "s summary\ns_bucket untyped {}1\n",
+		"# TYPE s summary\ns_bucket 1\n":                                     "s_bucket untyped {}1\n",     // s has no samples: dropped
 		"a 1 1700000000000":                                                  "ERR must not have timestamps",
 		"# TYPE a gauge\n# TYPE a gauge\n":                                   "ERR second TYPE",
 		"a 1\n# TYPE a gauge\n":                                              "ERR TYPE reported after samples",

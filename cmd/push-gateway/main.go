@@ -201,6 +201,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 	fmtr.Set(cli.Log.Format)
 	logger := promslog.New(&promslog.Config{Level: lvl, Format: fmtr, Writer: stderr})
 
+	// A closed stderr must not kill the daemon mid-shutdown (a write to a
+	// broken pipe on fd 2 raises SIGPIPE): logging just fails.
+	signal.Ignore(syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := serve(ctx, &cli, logger); err != nil {
