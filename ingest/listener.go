@@ -349,6 +349,9 @@ func (s *Server) raw(c net.Conn, buf []byte, n int, rerr error) {
 		s.stats.Connections.Dec()
 	}()
 	var p lineState
+	var armed time.Time // when the idle deadline was last set
+	filled := false     // the last read filled the buffer
+	quiet := 0          // reads in a row that did not fill it
 	limit := s.o.MaxLineLength
 	skipping := false // inside a line over the limit, until its newline
 	for {
@@ -404,17 +407,44 @@ func (s *Server) raw(c net.Conn, buf []byte, n int, rerr error) {
 			nb := make([]byte, min(2*len(buf), limit+1))
 			copy(nb, buf[:n])
 			buf = nb
-		case len(buf) > readSize && n < readSize/2:
-			// Give back a buffer that grew for one long line.
+		case filled && len(buf) < streamSize:
+			// A busy client: read more per system call. An idle
+			// connection keeps its small buffer.
+			nb := make([]byte, streamSize)
+			copy(nb, buf[:n])
+			buf = nb
+		case len(buf) > readSize && n < readSize/2 && quiet > 64:
+			// Give back a buffer that grew for one long line or a burst,
+			// once the client has gone quiet: not at every short read,
+			// which would allocate a new buffer per burst.
 			buf = append(make([]byte, 0, readSize), buf[:n]...)[:readSize]
 		}
-		if !s.armDeadline(c) {
-			return
-		}
+		s.rearm(c, &armed)
 		var m int
 		m, rerr = c.Read(buf[n:])
+		filled = n+m == len(buf)
+		if filled {
+			quiet = 0
+		} else {
+			quiet++
+		}
 		n += m
 	}
+}
+
+// streamSize is the read buffer of a connection that keeps it full.
+const streamSize = 32 << 10
+
+// rearm pushes the idle deadline forward, at most once a second: setting a
+// deadline costs about as much as parsing a line, and a second of slack on
+// a timeout of minutes does not matter.
+func (s *Server) rearm(c net.Conn, armed *time.Time) {
+	now := time.Now()
+	if now.Sub(*armed) < time.Second {
+		return
+	}
+	*armed = now
+	s.armDeadline(c)
 }
 
 // lineState is what one connection keeps between lines: the parsers and
