@@ -91,3 +91,22 @@ func BenchmarkSnapshot(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkObserveHistogram observes into an existing histogram of 5
+// buckets, as a JSON histogram event does once parsed.
+func BenchmarkObserveHistogram(b *testing.B) {
+	c := New(Options{})
+	name := []byte("request_duration_seconds")
+	ls := lbls("method", "GET", "endpoint", "/api/data")
+	bounds := []float64{0.1, 0.5, 1, 5, 10}
+	b.ReportAllocs()
+	v := 0.0
+	for b.Loop() {
+		tx := c.Begin()
+		v += 0.01
+		if err := tx.ObserveHistogram(name, ls, v, bounds); err != nil {
+			b.Fatal(err)
+		}
+		tx.End()
+	}
+}

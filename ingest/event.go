@@ -163,8 +163,10 @@ func (e *Event) check() error {
 			}
 		}
 		slices.Sort(e.Quantiles)
-		if len(slices.Compact(slices.Clone(e.Quantiles))) != len(e.Quantiles) {
-			return jsonError("quantiles must be distinct")
+		for i := 1; i < len(e.Quantiles); i++ {
+			if e.Quantiles[i] == e.Quantiles[i-1] {
+				return jsonError("quantiles must be distinct")
+			}
 		}
 	}
 	return nil

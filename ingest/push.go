@@ -10,6 +10,7 @@ import (
 	"math"
 	"mime"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -104,6 +105,14 @@ func (w *statusWriter) WriteHeader(code int) {
 
 func (h *PushHandler) serve(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
+	aggregate := false
+	if p, ok := strings.CutPrefix(path, "/aggregate/"); ok {
+		path, aggregate = "/"+p, true
+	}
+	if r.Method == http.MethodPatch && !aggregate && strings.HasPrefix(path, "/metrics/") {
+		h.patch(w, r, strings.TrimPrefix(path, "/metrics/"))
+		return
+	}
 	if path != pushPrefix && !strings.HasPrefix(path, pushPrefix+"/") && !strings.HasPrefix(path, pushPrefix+"@base64/") {
 		http.NotFound(w, r)
 		return
@@ -116,7 +125,7 @@ func (h *PushHandler) serve(w http.ResponseWriter, r *http.Request) {
 		mode = cache.ReplaceFamilies
 	case http.MethodDelete:
 	default:
-		w.Header().Set("Allow", "GET, HEAD, PUT, POST, DELETE")
+		w.Header().Set("Allow", "GET, HEAD, PUT, POST, DELETE, PATCH")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
@@ -131,10 +140,17 @@ func (h *PushHandler) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fams, err := h.decodeBody(r)
+	if err == nil {
+		err = takeClearmode(fams)
+	}
 	var check checkError
 	failed := errors.As(err, &check)
 	if err == nil {
-		err = h.Cache.Push(group, fams, mode)
+		if aggregate {
+			err = h.Cache.AggregatePush(group, fams)
+		} else {
+			err = h.Cache.Push(group, fams, mode)
+		}
 		failed = err != nil
 	}
 	if err != nil {
@@ -149,6 +165,98 @@ func (h *PushHandler) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// takeClearmode moves each metric's clearmode label, which is never stored,
+// into its Mode.
+func takeClearmode(fams []cache.PushFamily) error {
+	for i := range fams {
+		for j := range fams[i].Metrics {
+			m := &fams[i].Metrics[j]
+			for k, l := range m.Labels {
+				if string(l.Name) != "clearmode" {
+					continue
+				}
+				mode, ok := cache.ParseMode(l.Value)
+				if !ok {
+					return checkError{fmt.Errorf("clearmode %q is not aggregate, replace or family", l.Value)}
+				}
+				m.Mode = mode
+				m.Labels = slices.Delete(m.Labels, k, k+1)
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// patch serves PATCH /metrics/<NAME>?<LABEL>=<VALUE>&…: the counter NAME
+// with those labels goes up by 1, or by the non-negative number the body
+// holds. clearmode=replace sets it instead.
+func (h *PushHandler) patch(w http.ResponseWriter, r *http.Request, name string) {
+	if !validMetricName([]byte(name)) {
+		http.Error(w, fmt.Sprintf("invalid metric name %q", name), http.StatusBadRequest)
+		return
+	}
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		http.Error(w, "invalid query: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	var labels []cache.Label
+	mode := cache.ModeDefault
+	for k, vs := range q {
+		if len(vs) != 1 {
+			http.Error(w, fmt.Sprintf("label %q given %d times", k, len(vs)), http.StatusBadRequest)
+			return
+		}
+		if k == "clearmode" {
+			m, ok := cache.ParseMode([]byte(vs[0]))
+			if !ok {
+				http.Error(w, fmt.Sprintf("clearmode %q is not aggregate, replace or family", vs[0]), http.StatusBadRequest)
+				return
+			}
+			mode = m
+			continue
+		}
+		if !validLabelName(k) {
+			http.Error(w, fmt.Sprintf("invalid label name %q", k), http.StatusBadRequest)
+			return
+		}
+		if !utf8.ValidString(vs[0]) {
+			http.Error(w, fmt.Sprintf("label value of %s is not valid UTF-8", k), http.StatusBadRequest)
+			return
+		}
+		labels = append(labels, cache.Label{Name: []byte(k), Value: []byte(vs[0])})
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 64))
+	if err != nil {
+		http.Error(w, "reading body: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	v := 1.0
+	if t := strings.TrimSpace(string(body)); t != "" {
+		v, err = strconv.ParseFloat(t, 64)
+		if err != nil || strings.ContainsAny(t, "pPxX_") || !(v >= 0) || math.IsInf(v, 0) {
+			http.Error(w, fmt.Sprintf("body %q is not a non-negative number", t), http.StatusBadRequest)
+			return
+		}
+	}
+	b := h.Cache.Begin()
+	switch mode {
+	case cache.ModeFamily:
+		if err = b.ReplaceFamily([]byte(name), labels, v); err == nil {
+			err = b.Put([]byte(name), labels, v, cache.Counter, false)
+		}
+	default:
+		err = b.Put([]byte(name), labels, v, cache.Counter, mode != cache.ModeReplace)
+	}
+	b.End()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	w.WriteHeader(http.StatusAccepted)
 }
 
 var errBodyTooLarge = errors.New("body larger than the limit")

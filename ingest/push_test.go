@@ -183,7 +183,8 @@ func TestPushHandler(t *testing.T) {
 		{"POST", "/metrics/job/a", strings.Repeat("z 1\n", 20), 413},
 		{"DELETE", "/metrics/job/a", "", 202},
 		{"DELETE", "/metrics/job/never", "", 202},
-		{"PATCH", "/metrics/job/a", "", 405},
+		{"PATCH", "/metrics/job/a", "", 400}, // PATCH is the increment API: "job/a" is no metric name
+		{"OPTIONS", "/metrics/job/a", "", 405},
 		{"PUT", "/elsewhere", "x 1", 404},
 		{"PUT", "/metrics/job/a/b", "x 1", 400},
 	} {
@@ -193,7 +194,77 @@ func TestPushHandler(t *testing.T) {
 	}
 	var counts []string
 	h.Stats.Each(func(m, c string, n uint64) { counts = append(counts, fmt.Sprintf("%s/%s=%d", m, c, n)) })
-	if got := strings.Join(counts, " "); got != "DELETE/202=2 PATCH/405=1 POST/200=1 POST/400=1 POST/413=1 PUT/200=1 PUT/400=1 PUT/404=1" {
+	if got := strings.Join(counts, " "); got != "DELETE/202=2 OPTIONS/405=1 PATCH/400=1 POST/200=1 POST/400=1 POST/413=1 PUT/200=1 PUT/400=1 PUT/404=1" {
 		t.Fatalf("counts %s", got)
+	}
+}
+
+func TestPatchAndAggregate(t *testing.T) {
+	c := cache.New(cache.Options{})
+	h := &PushHandler{Cache: c, Read: http.NotFoundHandler()}
+	do := func(method, path, body string) int {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(method, path, strings.NewReader(body)))
+		return rec.Code
+	}
+	for _, tc := range []struct {
+		method, path, body string
+		code               int
+	}{
+		{"PATCH", "/metrics/jobs_total?queue=a", "", 202},
+		{"PATCH", "/metrics/jobs_total?queue=a", "2.5\n", 202},
+		{"PATCH", "/metrics/jobs_total?queue=a&clearmode=aggregate", "", 202},
+		{"PATCH", "/metrics/jobs_total?queue=b", "", 202},
+		{"PATCH", "/metrics/jobs_total?queue=a", "-1", 400},
+		{"PATCH", "/metrics/jobs_total?queue=a", "0x10", 400},
+		{"PATCH", "/metrics/jobs_total?queue=a", "NaN", 400},
+		{"PATCH", "/metrics/jobs_total?queue=a&queue=b", "", 400},
+		{"PATCH", "/metrics/jobs_total?__q=a", "", 400},
+		{"PATCH", "/metrics/bad-name", "", 400},
+		{"PATCH", "/metrics/jobs_total?clearmode=sometimes", "", 400},
+		{"PUT", "/metrics/job/g", "# TYPE temp gauge\ntemp 1\n", 200},
+		{"PATCH", "/metrics/temp", "", 400}, // a gauge: no adding
+		{"POST", "/aggregate/metrics/job/cron", "# TYPE runs_total counter\nruns_total 1\n# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 2\nh_sum 3\nh_count 2\n", 200},
+		{"PUT", "/aggregate/metrics/job/cron", "# TYPE runs_total counter\nruns_total 2\n# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 1\nh_sum 0.5\nh_count 1\n", 200},
+		{"POST", "/aggregate/metrics/job/cron", "# TYPE h histogram\nh_bucket{le=\"5\"} 1\nh_bucket{le=\"+Inf\"} 1\nh_sum 0.5\nh_count 1\n", 400},
+		{"POST", "/aggregate/metrics/job/cron", "# TYPE runs_total gauge\nruns_total 1\n", 400},
+		{"DELETE", "/aggregate/metrics/job/gone", "", 202},
+	} {
+		if got := do(tc.method, tc.path, tc.body); got != tc.code {
+			t.Errorf("%s %s %q: %d, want %d", tc.method, tc.path, tc.body, got, tc.code)
+		}
+	}
+	var s cache.Snapshot
+	c.Snapshot(&s)
+	got := map[string]string{}
+	for i := 0; i < s.Len(); i++ {
+		f := s.Family(i)
+		for j := 0; j < f.Len(); j++ {
+			ser, _ := f.Series(j)
+			var ls []string
+			for l := ser.Labels(); ; {
+				n, v, rest, ok := cache.NextLabel(l)
+				if !ok {
+					break
+				}
+				ls = append(ls, string(n)+"="+string(v))
+				l = rest
+			}
+			v := fmt.Sprint(ser.Value())
+			if f.Type == cache.Histogram {
+				sum, _ := ser.Sum()
+				_, inf := ser.Bucket(ser.Buckets() - 1)
+				v = fmt.Sprintf("sum=%g inf=%g", sum, inf)
+			}
+			got[string(f.Name)+"{"+strings.Join(ls, ",")+"}"] = v
+		}
+	}
+	for k, v := range map[string]string{
+		"jobs_total{queue=a}": "4.5", "jobs_total{queue=b}": "1",
+		"runs_total{job=cron}": "3", "h{job=cron}": "sum=3.5 inf=3",
+	} {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q (all: %v)", k, got[k], v, got)
+		}
 	}
 }
