@@ -65,7 +65,7 @@ func TestJSONEvents(t *testing.T) {
 	push(t, path, issueEvents, "plain_text_line 7\n", issueEvents,
 		`  {"type":"gauge","name":"temperature_celsius","value":21,"labels":{"sensor":"room-1"},"help":"Room temperature.","extra":[1,{"a":null}]}`+"\n",
 		`{"type":"counter","name":"http_requests_total","value":-1}`+"\n", // counters do not go down
-		`{"type":"gauge","name":"http_requests_total","value":1}`+"\n",     // a counter already
+		`{"type":"gauge","name":"http_requests_total","value":1}`+"\n",    // a counter already
 		`{"type":"histogram","name":"request_duration_seconds","value":1,"buckets":[1,2],"labels":{"method":"GET","endpoint":"/api/data"}}`+"\n",
 		`{"type":"counter","name":"x","value":1`+"\n", // cut short
 		`{"type":"counter","name":"bad name","value":1}`+"\n",
