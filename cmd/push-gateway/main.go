@@ -153,6 +153,17 @@ func lookupGroup(g string) (int, error) {
 	return strconv.Atoi(gr.Gid)
 }
 
+// versionText is version.Print's text, written without text/template: the
+// template engine would cost the binary about 400 KB for eight lines.
+func versionText() string {
+	return fmt.Sprintf("%s, version %s (branch: %s, revision: %s)\n"+
+		"  build user:       %s\n  build date:       %s\n  go version:       %s\n"+
+		"  platform:         %s\n  tags:             %s",
+		name, version.Version, version.Branch, version.GetRevision(),
+		version.BuildUser, version.BuildDate, version.GoVersion,
+		version.GoOS+"/"+version.GoArch, version.GetTags())
+}
+
 func isDir(p string) bool {
 	fi, err := os.Stat(p)
 	return err == nil && fi.IsDir()
@@ -173,7 +184,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 		kong.Name(name),
 		kong.Description("Keeps metrics that local processes push into a Unix socket, for a TTL and within a memory budget, and serves them to Prometheus."),
 		kong.DefaultEnvars("PUSH_GATEWAY"),
-		kong.Vars{"version": version.Print(name)},
+		kong.Vars{"version": versionText()},
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(c int) { panic(exitCode(c)) }),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true, FlagsLast: true}),
