@@ -160,17 +160,26 @@ func (b Batch) ReplaceFamily(name []byte, labels []Label, v float64) error {
 	return c.set(name, labels, v, b.now)
 }
 
-func (c *Cache) update(name []byte, labels []Label, v float64, t Type, add bool, now uint32) error {
-	fam, err := c.familyFor(name, t, now)
-	if err != nil {
-		return err
+// aggregateTarget returns the family of name (created as t if it has
+// none), and the key and offset (-1 if none, or expired) of name{labels}.
+func (c *Cache) aggregateTarget(name []byte, labels []Label, t Type, now uint32) (fam, off int, key []byte, err error) {
+	if fam, err = c.familyFor(name, t, now); err != nil {
+		return -1, -1, nil, err
 	}
-	key, _, _, err := appendKey(c.scratch[:0], name, labels, nil)
+	key, _, _, err = appendKey(c.scratch[:0], name, labels, nil)
 	c.scratch = key
 	if err != nil {
+		return -1, -1, nil, err
+	}
+	return fam, c.findLive(key, now), key, nil
+}
+
+func (c *Cache) update(name []byte, labels []Label, v float64, t Type, add bool, now uint32) error {
+	fam, off, key, err := c.aggregateTarget(name, labels, t, now)
+	if err != nil {
 		return err
 	}
-	if off := c.findLive(key, now); off >= 0 {
+	if off >= 0 {
 		if c.kind(off) != kindPlain {
 			return ErrTypeConflict
 		}
@@ -197,16 +206,10 @@ func (c *Cache) update(name []byte, labels []Label, v float64, t Type, add bool,
 // series starts empty; an existing one must have the same bounds.
 func (b Batch) ObserveHistogram(name []byte, labels []Label, v float64, bounds []float64) error {
 	c, now := b.c, b.now
-	fam, err := c.familyFor(name, Histogram, now)
+	fam, off, key, err := c.aggregateTarget(name, labels, Histogram, now)
 	if err != nil {
 		return err
 	}
-	key, _, _, err := appendKey(c.scratch[:0], name, labels, nil)
-	c.scratch = key
-	if err != nil {
-		return err
-	}
-	off := c.findLive(key, now)
 	if off < 0 {
 		n := len(bounds) + 1
 		p := make([]byte, compoundFix+16*n)
@@ -276,16 +279,10 @@ func observe(p []byte, v float64) {
 // quantiles.
 func (b Batch) ObserveSummary(name []byte, labels []Label, v float64, quantiles []float64, window int) error {
 	c, now := b.c, b.now
-	fam, err := c.familyFor(name, Summary, now)
+	fam, off, key, err := c.aggregateTarget(name, labels, Summary, now)
 	if err != nil {
 		return err
 	}
-	key, _, _, err := appendKey(c.scratch[:0], name, labels, nil)
-	c.scratch = key
-	if err != nil {
-		return err
-	}
-	off := c.findLive(key, now)
 	if off < 0 {
 		window = min(max(window, 1), MaxSummaryWindow)
 		n := len(quantiles)

@@ -646,11 +646,15 @@ func decodeFamily(src []byte) (cache.PushFamily, error) {
 	return f, nil
 }
 
+// valueField is the number of the Metric field that holds a value of each
+// type: gauge 2, counter 3, summary 4, untyped 5, histogram 7.
+var valueField = [...]uint32{cache.Untyped: 5, cache.Counter: 3, cache.Gauge: 2, cache.Histogram: 7, cache.Summary: 4}
+
 func decodeMetric(src []byte, t cache.Type) (cache.PushMetric, error) {
 	var m cache.PushMetric
 	var fc easyproto.FieldContext
 	var value []byte // the submessage that holds the value for type t
-	want := map[cache.Type]uint32{cache.Counter: 3, cache.Gauge: 2, cache.Summary: 4, cache.Untyped: 5, cache.Histogram: 7}[t]
+	want := valueField[t]
 	for len(src) > 0 {
 		var err error
 		if src, err = fc.NextField(src); err != nil {
