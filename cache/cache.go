@@ -297,11 +297,13 @@ func (c *Cache) growIndex(m int) {
 			c.indexInsert(off)
 		}
 	}
-	if limit := c.budget - 4*m; len(c.arena) > limit {
+	// The arena keeps its length: reallocating it to the new, smaller limit
+	// at every growth of the index copied the whole arena each time and
+	// made filling a cache allocate five times its budget. It may now
+	// exceed budget - 4m by what the index took (about 5%); alloc keeps the
+	// records within the limit.
+	if c.end > c.budget-4*m {
 		c.compact()
-		a := make([]byte, limit)
-		copy(a, c.arena[:c.end])
-		c.arena = a
 	}
 }
 
@@ -332,8 +334,8 @@ func (c *Cache) alloc(n int, pad bool) (off, size int) {
 			return h, hs
 		}
 	}
-	if c.end+n > len(c.arena) {
-		limit := c.budget - 4*len(c.index)
+	limit := c.budget - 4*len(c.index)
+	if c.end+n > len(c.arena) || c.end+n > limit {
 		if c.end+n > limit {
 			c.compact()
 		}
