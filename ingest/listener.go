@@ -23,7 +23,9 @@ import (
 
 // Defaults of the limits in Options.
 const (
-	DefaultMaxLineLength  = 64 << 10
+	// A connection may hold a line up to the limit, so the defaults bound
+	// what all of them can hold at once to a few MiB.
+	DefaultMaxLineLength  = 16 << 10
 	DefaultMaxConnections = 512
 	DefaultIdleTimeout    = 5 * time.Minute
 )

@@ -77,7 +77,16 @@ type PushHandler struct {
 	Read        http.Handler
 	MaxBodySize int64 // 0 means DefaultMaxBodySize
 	Stats       *PushStats
+
+	decoding chan struct{} // bounds the bodies held in memory at once
+	once     sync.Once
 }
+
+// maxDecoding is how many push bodies are read and decoded at once; the
+// others wait their turn. Each holds up to MaxBodySize twice over while it
+// is read, so without a bound, every open connection sending a large body
+// at once (hundreds) would hold hundreds of MiB.
+const maxDecoding = 4
 
 const pushPrefix = "/metrics/job"
 
@@ -278,6 +287,16 @@ func (h *PushHandler) decodeBody(r *http.Request) ([]cache.PushFamily, error) {
 	limit := h.MaxBodySize
 	if limit <= 0 {
 		limit = DefaultMaxBodySize
+	}
+	if r.ContentLength > limit {
+		return nil, fmt.Errorf("%w of %d bytes (--ingest.max-body-size)", errBodyTooLarge, limit)
+	}
+	h.once.Do(func() { h.decoding = make(chan struct{}, maxDecoding) })
+	select {
+	case h.decoding <- struct{}{}:
+		defer func() { <-h.decoding }()
+	case <-r.Context().Done():
+		return nil, r.Context().Err()
 	}
 	var body io.Reader = r.Body
 	if strings.EqualFold(r.Header.Get("Content-Encoding"), "gzip") {

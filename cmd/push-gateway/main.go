@@ -77,10 +77,10 @@ type CLI struct {
 		SocketMode     FileMode      `default:"0660" help:"File mode of the push socket, in octal."`
 		SocketGroup    string        `help:"Group (name or id) that owns the push socket, so that its members may push; empty keeps the daemon's group."`
 		AllowedUIDs    []uint32      `name:"allowed-uids" help:"Only processes of these user ids may use the push socket (checked with SO_PEERCRED; comma-separated). Empty allows every process that the socket's file mode lets in."`
-		MaxLineLength  Size          `default:"64KiB" help:"Longest line accepted on the raw stream; longer lines are skipped and counted."`
+		MaxLineLength  Size          `default:"16KiB" help:"Longest line accepted on the raw stream; longer lines are skipped and counted."`
 		MaxConnections int           `default:"512" help:"Connections on the push socket served at once; more are closed at accept and counted."`
 		IdleTimeout    time.Duration `default:"5m" help:"A connection on the push socket that sends nothing for this long is closed."`
-		MaxBodySize    Size          `default:"1MiB" help:"Largest body of an HTTP push on the socket; a larger one gets 413."`
+		MaxBodySize    Size          `default:"1MiB" help:"Largest body of an HTTP push on the socket; a larger one gets 413. Four bodies are read at once, the others wait."`
 	} `embed:"" prefix:"ingest." group:"Ingest (the push socket)"`
 	Web struct {
 		ListenAddress          string `default:":9091" help:"TCP address of the read-only HTTP server."`
