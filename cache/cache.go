@@ -813,6 +813,9 @@ func (c *Cache) set(name []byte, labels []Label, v float64, now uint32) error {
 		return err
 	}
 	if off := c.find(key, false); off >= 0 {
+		if c.kind(off) != kindPlain {
+			return ErrTypeConflict
+		}
 		putF(c.payload(off), v)
 		c.touch(off, now)
 		if fam >= 0 {
@@ -875,6 +878,11 @@ func (c *Cache) setCompound(fam int, base []byte, labels []Label, v float64, suf
 		}
 	}
 	off := c.find(key, false)
+	if off >= 0 && c.kind(off) != kindCompound {
+		// Cannot happen through updates (a type change drops the family's
+		// series), but a snapshot file is input too.
+		return ErrTypeConflict
+	}
 	if off >= 0 {
 		p := c.payload(off)
 		switch suffix {
