@@ -64,21 +64,9 @@ func appendSample(dst, name []byte, suffix string, labels []byte, extra string, 
 	dst = append(dst, suffix...)
 	if len(labels) > 0 || extra != "" {
 		dst = append(dst, '{')
-		sep := false
-		for {
-			n, val, rest, ok := cache.NextLabel(labels)
-			if !ok {
-				break
-			}
-			if sep {
-				dst = append(dst, ',')
-			}
-			dst = append(dst, n...)
-			dst = append(dst, '=', '"')
-			dst = appendEscaped(dst, val, true)
-			dst = append(dst, '"')
-			sep, labels = true, rest
-		}
+		start := len(dst)
+		dst = appendLabels(dst, labels)
+		sep := len(dst) > start
 		if extra != "" {
 			if sep {
 				dst = append(dst, ',')
@@ -93,6 +81,24 @@ func appendSample(dst, name []byte, suffix string, labels []byte, extra string, 
 	dst = append(dst, ' ')
 	dst = AppendFloat(dst, v)
 	return append(dst, '\n')
+}
+
+// appendLabels appends an encoded label set as name="value" pairs.
+func appendLabels(dst, labels []byte) []byte {
+	for sep := false; ; sep = true {
+		n, val, rest, ok := cache.NextLabel(labels)
+		if !ok {
+			return dst
+		}
+		if sep {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, n...)
+		dst = append(dst, '=', '"')
+		dst = appendEscaped(dst, val, true)
+		dst = append(dst, '"')
+		labels = rest
+	}
 }
 
 // AppendFloat appends f as the text format writes numbers.
@@ -120,14 +126,11 @@ func AppendFloat(dst []byte, f float64) []byte {
 // appendEscaped escapes a label value (backslash, double quote, newline) or a
 // HELP text (backslash, newline), as the format requires.
 func appendEscaped[T string | []byte](dst []byte, s T, quote bool) []byte {
-	clean := true
-	for i := 0; i < len(s); i++ {
-		if b := s[i]; b == '\\' || b == '\n' || b == '"' {
-			clean = false
-			break
-		}
+	i := 0
+	for i < len(s) && !special[s[i]] {
+		i++
 	}
-	if clean {
+	if i == len(s) {
 		return append(dst, s...)
 	}
 	for i := 0; i < len(s); i++ {
@@ -145,6 +148,9 @@ func appendEscaped[T string | []byte](dst []byte, s T, quote bool) []byte {
 	}
 	return dst
 }
+
+// special marks the bytes that an escape may be needed for.
+var special = [256]bool{'\\': true, '\n': true, '"': true}
 
 // AppendHeader appends the HELP and TYPE lines of a family.
 func AppendHeader(dst []byte, name, help string, t cache.Type) []byte {
