@@ -68,21 +68,23 @@ var Reasons = []string{
 	ReasonInvalidClearmode, ReasonReservedLabel, ReasonNegativeCount,
 }
 
-// Stats are the counters of a Server, read by the self-metrics.
+// Stats are the counters of a Server, read by the self-metrics. The 64-bit
+// counters come first: 32-bit ARM and MIPS need them 8-byte aligned, and
+// only the start of an allocated struct is.
 type Stats struct {
 	Lines       atomic.Uint64             // lines and events applied
-	Rejected    map[string]*atomic.Uint64 // by reason; keys are Reasons
 	Connections atomic.Int64              // open connections
 	Refused     atomic.Uint64             // connections closed at accept: over MaxConnections
 	PeerRefused atomic.Uint64             // connections closed at accept: user id not allowed
 	IdleClosed  atomic.Uint64             // connections closed after IdleTimeout without data
+	Rejected    map[string]*atomic.Uint64 // by reason; keys are Reasons
 }
 
 // Server accepts connections on the push socket and applies what they send
 // to the cache.
 type Server struct {
+	stats Stats // first: see Stats
 	o     Options
-	stats Stats
 	http  *http.Server
 	httpL *chanListener
 
