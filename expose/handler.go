@@ -71,6 +71,12 @@ func New(o Options) *Handler {
 // self-metrics, merged in name order. A pushed family with the name of a
 // self-metric is left out, so that no name appears twice.
 func (h *Handler) AppendMetrics(dst []byte, snap *cache.Snapshot) []byte {
+	return h.render(dst, snap, nil)
+}
+
+// render is AppendMetrics with a flush: when dst has grown past chunkSize
+// after a family, flush is given it and returns what to append to next.
+func (h *Handler) render(dst []byte, snap *cache.Snapshot, flush func([]byte) []byte) []byte {
 	h.o.Cache.Snapshot(snap)
 	self := h.o.Self
 	for i := 0; i < snap.Len(); i++ {
@@ -85,7 +91,7 @@ func (h *Handler) AppendMetrics(dst []byte, snap *cache.Snapshot) []byte {
 			}
 		}
 		if f != nil {
-			dst = AppendFamily(dst, f)
+			dst = appendFamily(dst, f, flush)
 		}
 	}
 	for _, s := range self {
@@ -93,6 +99,11 @@ func (h *Handler) AppendMetrics(dst []byte, snap *cache.Snapshot) []byte {
 	}
 	return dst
 }
+
+// chunkSize is how much exposition a scrape holds before it writes: a large
+// cache is streamed rather than rendered whole, which would cost about as
+// much memory again as the cache per concurrent scrape.
+const chunkSize = 32 << 10
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -129,16 +140,24 @@ func (h *Handler) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	if s == nil {
 		s = new(scrape)
 	}
-	s.buf = h.AppendMetrics(s.buf[:0], &s.snap)
 	w.Header().Set("Content-Type", ContentType)
-	w.Header().Set("Content-Length", strconv.Itoa(len(s.buf)))
-	if r.Method != http.MethodHead {
-		w.Write(s.buf)
-	}
-	// A scrape of a full 16 MiB cache must not pin that much for the next.
-	if cap(s.buf) <= 1<<20 {
+	if r.Method == http.MethodHead {
 		h.pool.Put(s)
+		return
 	}
+	// A small exposition goes in one write with its length; a large one in
+	// chunks of about chunkSize.
+	streamed := false
+	s.buf = h.render(s.buf[:0], &s.snap, func(b []byte) []byte {
+		streamed = true
+		w.Write(b)
+		return b[:0]
+	})
+	if !streamed {
+		w.Header().Set("Content-Length", strconv.Itoa(len(s.buf)))
+	}
+	w.Write(s.buf)
+	h.pool.Put(s)
 }
 
 func (h *Handler) landing() []byte {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -212,5 +213,39 @@ func BenchmarkScrape(b *testing.B) {
 			}
 			b.ReportMetric(float64(len(buf))/float64(n), "B/series")
 		})
+	}
+}
+
+// TestLargeScrapeIsStreamed: an exposition past chunkSize is written in
+// chunks, without Content-Length, and is still whole and valid.
+func TestLargeScrapeIsStreamed(t *testing.T) {
+	c := cache.New(cache.Options{Budget: 2 << 20})
+	c.SetType([]byte("lat"), cache.Histogram)
+	for i := 0; i < 3000; i++ {
+		ls := []cache.Label{{Name: []byte("i"), Value: fmt.Appendf(nil, "%05d", i)}}
+		c.Set([]byte("big"), ls, float64(i))
+		c.Set([]byte("lat_bucket"), append(ls, cache.Label{Name: []byte("le"), Value: []byte("+Inf")}), 1)
+	}
+	srv := httptest.NewServer(New(Options{Cache: c}))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.ContentLength != -1 || len(body) < 4*chunkSize {
+		t.Fatalf("Content-Length %d for %d bytes: not streamed", resp.ContentLength, len(body))
+	}
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := p.TextToMetricFamilies(bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, h := len(fams["big"].GetMetric()), len(fams["lat"].GetMetric()); n != 3000 || h != 3000 {
+		t.Fatalf("%d and %d series of 3000", n, h)
 	}
 }

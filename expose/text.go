@@ -16,6 +16,12 @@ const ContentType = "text/plain; version=0.0.4; charset=utf-8"
 // (when a client gave one), its TYPE, and its series, histogram and summary
 // lines grouped as the format requires.
 func AppendFamily(dst []byte, f *cache.Family) []byte {
+	return appendFamily(dst, f, nil)
+}
+
+// appendFamily is AppendFamily with a flush after any series once dst has
+// grown past chunkSize (see Handler.render).
+func appendFamily(dst []byte, f *cache.Family, flush func([]byte) []byte) []byte {
 	name := f.Name
 	if f.HasHelp {
 		dst = append(dst, "# HELP "...)
@@ -52,6 +58,9 @@ func AppendFamily(dst []byte, f *cache.Family) []byte {
 			}
 		default:
 			dst = appendSample(dst, name, "", s.Labels(), "", 0, s.Value())
+		}
+		if flush != nil && len(dst) >= chunkSize {
+			dst = flush(dst)
 		}
 	}
 	return dst
