@@ -2163,3 +2163,38 @@ func TestConcurrentWritersAndScrapes(t *testing.T) {
 		d.waitValue(t, 2*time.Second, updates-1, "conc_gauge", "w", strconv.Itoa(w))
 	}
 }
+
+// A snapshot file cut at any byte is reported and ignored: the daemon still
+// starts, serves, and takes pushes. (The cache's own test also flips every
+// byte; this one proves it on the binary.)
+func TestSnapshotTruncatedEverywhere(t *testing.T) {
+	t.Parallel()
+	dir := shortTempDir(t)
+	snap := filepath.Join(dir, "cache.snap")
+	d := startDaemon(t, "--cache.snapshot-file="+snap)
+	d.push(t, "# TYPE kept gauge\nkept{a=\"b\"} 1\n")
+	d.waitValue(t, 2*time.Second, 1, "kept", "a", "b")
+	d.stop(syscall.SIGTERM)
+	whole, err := os.ReadFile(snap)
+	if err != nil || len(whole) == 0 {
+		t.Fatalf("no snapshot written: %v", err)
+	}
+	for cut := 0; cut < len(whole); cut++ {
+		if err := os.WriteFile(snap, whole[:cut], 0o600); err != nil {
+			t.Fatal(err)
+		}
+		d := startDaemon(t, "--cache.snapshot-file="+snap)
+		if !strings.Contains(d.stderr.String(), "ignoring cache snapshot") && cut > 0 {
+			t.Errorf("cut at %d of %d: no warning about the damaged snapshot", cut, len(whole))
+		}
+		d.push(t, "after_damage 1\n")
+		d.waitValue(t, 2*time.Second, 1, "after_damage")
+		if _, ok := d.scrape(t).value("kept", "a", "b"); ok {
+			t.Errorf("cut at %d of %d: a damaged snapshot was loaded", cut, len(whole))
+		}
+		d.stop(syscall.SIGTERM)
+	}
+	os.WriteFile(snap, whole, 0o600)
+	d = startDaemon(t, "--cache.snapshot-file="+snap)
+	d.waitValue(t, 2*time.Second, 1, "kept", "a", "b")
+}
