@@ -357,40 +357,8 @@ func (c *Cache) AggregatePush(group []Label, fams []PushFamily) error {
 	defer c.mu.Unlock()
 	now := c.tick()
 	gid := c.groupID(g)
-	var tmp []Label
-	for i := range fams {
-		f := &fams[i]
-		if isPushTimeName(f.Name) {
-			continue
-		}
-		if owner, _ := c.compoundOwner(f.Name); owner >= 0 {
-			return fmt.Errorf("%w: %s is a line of a histogram or summary", ErrNameClash, f.Name)
-		}
-		if fo := c.family(f.Name); fo >= 0 && c.familyType(fo) != f.Type {
-			return fmt.Errorf("%w: %s is %s, pushed as %s", ErrTypeConflict, f.Name, c.familyType(fo), f.Type)
-		}
-		for j := range f.Metrics {
-			m := &f.Metrics[j]
-			if err := checkCompound(f, m); err != nil {
-				return err
-			}
-			var key []byte
-			var err error
-			key, tmp, err = pushKey(nil, f.Name, g, m.Labels, tmp)
-			if err != nil {
-				return fmt.Errorf("%w in %s", err, f.Name)
-			}
-			off := c.find(key, false)
-			if off < 0 {
-				continue
-			}
-			if (c.kind(off) == kindCompound) != f.Type.Compound() {
-				return fmt.Errorf("%w: %s", ErrTypeConflict, keyString(key))
-			}
-			if f.Type == Histogram && !sameHistogram(c.payload(off), m.Buckets) {
-				return fmt.Errorf("%w: %s", ErrBucketMismatch, keyString(key))
-			}
-		}
+	if err := c.checkPush(fams, g, gid, true); err != nil {
+		return err
 	}
 	for i := range fams {
 		f := &fams[i]

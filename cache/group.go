@@ -141,59 +141,8 @@ func (c *Cache) Push(group []Label, fams []PushFamily, mode PushMode) error {
 	gid := c.groupID(g)
 
 	// Check everything first: a failed push changes nothing.
-	var keys [][]byte
-	var tmp []Label
-	size := 0
-	for i := range fams {
-		f := &fams[i]
-		if isPushTimeName(f.Name) {
-			continue
-		}
-		if owner, _ := c.compoundOwner(f.Name); owner >= 0 && c.heldElsewhere(keyName(c.arena[owner:]), gid) {
-			return fmt.Errorf("%w: %s is a line of a histogram or summary pushed elsewhere", ErrNameClash, f.Name)
-		}
-		if fo := c.family(f.Name); fo >= 0 && c.familyType(fo) != f.Type && c.heldElsewhere(f.Name, gid) {
-			return fmt.Errorf("%w: %s is %s elsewhere, pushed as %s", ErrTypeConflict, f.Name, c.familyType(fo), f.Type)
-		}
-		if f.Type.compound() {
-			for _, s := range suffixes {
-				if n := append(append([]byte(nil), f.Name...), s...); c.heldElsewhere(n, gid) {
-					return fmt.Errorf("%w: %s of %s %s is pushed elsewhere", ErrNameClash, n, f.Type, f.Name)
-				}
-			}
-		}
-		for j := range f.Metrics {
-			m := &f.Metrics[j]
-			if err := checkCompound(f, m); err != nil {
-				return err
-			}
-			var key []byte
-			var err error
-			key, tmp, err = pushKey(nil, f.Name, g, m.Labels, tmp)
-			if err != nil {
-				return fmt.Errorf("%w in %s", err, f.Name)
-			}
-			if off := c.find(key, false); off >= 0 {
-				if o := c.owner(off); o != 0 && o != gid {
-					return fmt.Errorf("%w: %s", ErrDuplicateSeries, keyString(key))
-				}
-			}
-			keys = append(keys, key)
-			size += hdrSize + len(key) + 8 + 8 + 4
-			if f.Type.compound() {
-				size += compoundFix + 16*len(m.Buckets)
-			}
-		}
-	}
-	slices.SortFunc(keys, bytes.Compare)
-	for i := 1; i < len(keys); i++ {
-		if bytes.Equal(keys[i-1], keys[i]) {
-			return fmt.Errorf("%w: %s", ErrDuplicateSeries, keyString(keys[i]))
-		}
-	}
-	if size+4*indexSizeFor(c.count+len(keys), len(c.index)) > c.budget {
-		c.stats.TooLarge++
-		return fmt.Errorf("%w: the push needs about %d bytes, the budget is %d", ErrTooLarge, size, c.budget)
+	if err := c.checkPush(fams, g, gid, false); err != nil {
+		return err
 	}
 
 	// Apply. A plain series with clearmode="aggregate" adds to the value it
@@ -269,6 +218,76 @@ func checkCompound(f *PushFamily, m *PushMetric) error {
 		if neg {
 			return fmt.Errorf("%w: %s", ErrNegativeCount, f.Name)
 		}
+	}
+	return nil
+}
+
+// checkPush checks a push against the cache before anything changes. Both
+// kinds refuse bad label sets, unreadable histograms, a series twice in the
+// push or owned by another group, and a push larger than the budget. A
+// replacing push (aggregate false) may change a family's type when no one
+// else holds it; an aggregating one adds to what is there, so the type must
+// match, and a histogram's bucket bounds too.
+func (c *Cache) checkPush(fams []PushFamily, g []Label, gid uint64, aggregate bool) error {
+	var keys [][]byte
+	var tmp []Label
+	size := 0
+	for i := range fams {
+		f := &fams[i]
+		if isPushTimeName(f.Name) {
+			continue
+		}
+		if owner, _ := c.compoundOwner(f.Name); owner >= 0 && (aggregate || c.heldElsewhere(keyName(c.arena[owner:]), gid)) {
+			return fmt.Errorf("%w: %s is a line of a histogram or summary pushed elsewhere", ErrNameClash, f.Name)
+		}
+		if fo := c.family(f.Name); fo >= 0 && c.familyType(fo) != f.Type && (aggregate || c.heldElsewhere(f.Name, gid)) {
+			return fmt.Errorf("%w: %s is %s elsewhere, pushed as %s", ErrTypeConflict, f.Name, c.familyType(fo), f.Type)
+		}
+		if f.Type.compound() {
+			for _, s := range suffixes {
+				if n := append(append([]byte(nil), f.Name...), s...); c.heldElsewhere(n, gid) {
+					return fmt.Errorf("%w: %s of %s %s is pushed elsewhere", ErrNameClash, n, f.Type, f.Name)
+				}
+			}
+		}
+		for j := range f.Metrics {
+			m := &f.Metrics[j]
+			if err := checkCompound(f, m); err != nil {
+				return err
+			}
+			var key []byte
+			var err error
+			key, tmp, err = pushKey(nil, f.Name, g, m.Labels, tmp)
+			if err != nil {
+				return fmt.Errorf("%w in %s", err, f.Name)
+			}
+			if off := c.find(key, false); off >= 0 {
+				if o := c.owner(off); o != 0 && o != gid {
+					return fmt.Errorf("%w: %s", ErrDuplicateSeries, keyString(key))
+				}
+				if aggregate && (c.kind(off) == kindCompound) != f.Type.Compound() {
+					return fmt.Errorf("%w: %s", ErrTypeConflict, keyString(key))
+				}
+				if aggregate && f.Type == Histogram && !sameHistogram(c.payload(off), m.Buckets) {
+					return fmt.Errorf("%w: %s", ErrBucketMismatch, keyString(key))
+				}
+			}
+			keys = append(keys, key)
+			size += hdrSize + len(key) + 8 + 8 + 4
+			if f.Type.compound() {
+				size += compoundFix + 16*len(m.Buckets)
+			}
+		}
+	}
+	slices.SortFunc(keys, bytes.Compare)
+	for i := 1; i < len(keys); i++ {
+		if bytes.Equal(keys[i-1], keys[i]) {
+			return fmt.Errorf("%w: %s", ErrDuplicateSeries, keyString(keys[i]))
+		}
+	}
+	if size+4*indexSizeFor(c.count+len(keys), len(c.index)) > c.budget {
+		c.stats.TooLarge++
+		return fmt.Errorf("%w: the push needs about %d bytes, the budget is %d", ErrTooLarge, size, c.budget)
 	}
 	return nil
 }
