@@ -116,6 +116,27 @@ var class = func() (t [256]uint8) {
 	return t
 }()
 
+// validMetricName reports whether b is a metric name in the legacy charset,
+// by the same table the parser reads names with: the Pushgateway API and
+// JSON events check the names they take apart from a text line so.
+func validMetricName(b []byte) bool {
+	return len(b) > 0 && class[b[0]]&clDigit == 0 && nameEnd(b, 0, clMetric) == len(b)
+}
+
+// validLabelName is validMetricName for label names; the reserved "__"
+// prefix is refused as the parser refuses it.
+func validLabelName(s string) bool {
+	if s == "" || class[s[0]]&clDigit != 0 || len(s) >= 2 && s[:2] == "__" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if class[s[i]]&clLabel == 0 {
+			return false
+		}
+	}
+	return true
+}
+
 func skipBlank(line []byte, i int) int {
 	for i < len(line) && class[line[i]]&clBlank != 0 {
 		i++

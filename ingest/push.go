@@ -363,19 +363,6 @@ func ParseGroupingKey(path string) ([]cache.Label, error) {
 	return group, nil
 }
 
-func validLabelName(s string) bool {
-	if s == "" || strings.HasPrefix(s, "__") {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
-}
-
 // DecodeText parses a push body in the text format as the Pushgateway does
 // with expfmt: TYPE and HELP apply within the body, samples join the family
 // of their name, or of the histogram or summary whose _bucket, _sum or
@@ -846,16 +833,4 @@ func decodeHistogram(src []byte, m *cache.PushMetric) error {
 		m.Count = countFloat
 	}
 	return nil
-}
-
-func validMetricName(b []byte) bool {
-	if len(b) == 0 {
-		return false
-	}
-	for i, c := range b {
-		if !(c == '_' || c == ':' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
 }
