@@ -13,10 +13,10 @@ VPKG      := github.com/prometheus/common/version
 LDFLAGS   := -s -w -X $(VPKG).Version=$(VERSION) -X $(VPKG).Revision=$(REVISION) \
              -X $(VPKG).Branch=$(BRANCH) -X $(VPKG).BuildUser=push-gateway \
              -X $(VPKG).BuildDate=$(BUILD_DATE)
-# nethttpomithttp2 leaves net/http's HTTP/2 code out: Prometheus scrapes
-# over HTTP/1.1 and the binary is smaller.
-TAGS      := nethttpomithttp2
-BUILDFLAGS := -trimpath -tags $(TAGS) -ldflags "$(LDFLAGS)"
+# Build tags, if any (the daemon needs none: it does not link net/http, so
+# nethttpomithttp2 and the like change nothing).
+TAGS      ?=
+BUILDFLAGS := -trimpath -tags "$(TAGS)" -ldflags "$(LDFLAGS)"
 
 # Release builds (make cross, deb, ipk) go to DIST. Their file times are the
 # last commit's, so that two builds of one commit are byte for byte the same.

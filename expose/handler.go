@@ -3,8 +3,6 @@ package expose
 import (
 	"bytes"
 	"html"
-	"net/http"
-	"strconv"
 	"sync"
 
 	"go.uber.org/atomic"
@@ -105,45 +103,45 @@ func (h *Handler) render(dst []byte, snap *cache.Snapshot, flush func([]byte) []
 // much memory again as the cache per concurrent scrape.
 const chunkSize = 32 << 10
 
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, "method not allowed: this endpoint is read-only", http.StatusMethodNotAllowed)
+// Serve answers r; see Handler.
+func (h *Handler) Serve(w *Response, r *Request) {
+	if r.Method != "GET" && r.Method != "HEAD" {
+		w.SetHeader("Allow", "GET, HEAD")
+		w.Error(405, "method not allowed: this endpoint is read-only")
 		return
 	}
-	switch r.URL.Path {
+	switch r.Path {
 	case h.o.TelemetryPath:
 		h.serveMetrics(w, r)
 	case "/-/healthy", "/-/ready":
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.SetHeader("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("OK\n"))
 	case "/":
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.SetHeader("Content-Type", "text/html; charset=utf-8")
 		w.Write(h.landing())
 	default:
-		http.NotFound(w, r)
+		w.Error(404, "404 page not found")
 	}
 }
 
-func (h *Handler) serveMetrics(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) serveMetrics(w *Response, r *Request) {
 	if h.inFlight != nil {
 		select {
 		case h.inFlight <- struct{}{}:
 			defer func() { <-h.inFlight }()
 		default:
 			h.o.Refused.Inc()
-			http.Error(w, "too many scrapes at once (--web.max-requests-in-flight)", http.StatusServiceUnavailable)
+			w.Error(503, "too many scrapes at once (--web.max-requests-in-flight)")
 			return
 		}
+	}
+	w.SetHeader("Content-Type", ContentType)
+	if r.Method == "HEAD" {
+		return
 	}
 	s, _ := h.pool.Get().(*scrape)
 	if s == nil {
 		s = new(scrape)
-	}
-	w.Header().Set("Content-Type", ContentType)
-	if r.Method == http.MethodHead {
-		h.pool.Put(s)
-		return
 	}
 	// A small exposition goes in one write with its length; a large one in
 	// chunks of about chunkSize.
@@ -154,7 +152,7 @@ func (h *Handler) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		return b[:0]
 	})
 	if !streamed {
-		w.Header().Set("Content-Length", strconv.Itoa(len(s.buf)))
+		w.SetContentLength(int64(len(s.buf)))
 	}
 	w.Write(s.buf)
 	h.pool.Put(s)

@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -106,12 +105,10 @@ func TestGolden(t *testing.T) {
 			c := cache.New(cache.Options{})
 			apply(t, c, ops)
 			h := New(Options{Cache: c})
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-			if ct := rec.Header().Get("Content-Type"); ct != ContentType {
-				t.Fatalf("Content-Type %q", ct)
+			code, hdr, got := request(t, testServer(t, h.Serve), "GET", "/metrics")
+			if ct := hdr.Get("Content-Type"); ct != ContentType || code != 200 {
+				t.Fatalf("%d, Content-Type %q", code, ct)
 			}
-			got := rec.Body.Bytes()
 			path := filepath.Join("testdata", name+".golden")
 			if *update {
 				if err := os.WriteFile(path, got, 0o644); err != nil {
@@ -161,6 +158,7 @@ func TestSelfMetricsMergeSorted(t *testing.T) {
 
 func TestReadOnly(t *testing.T) {
 	h := New(Options{Cache: cache.New(cache.Options{}), TelemetryPath: "/custom"})
+	addr := testServer(t, h.Serve)
 	for _, tc := range []struct {
 		method, path string
 		code         int
@@ -169,17 +167,32 @@ func TestReadOnly(t *testing.T) {
 		{"POST", "/custom", 405}, {"PUT", "/custom", 405}, {"DELETE", "/custom", 405},
 		{"GET", "/-/healthy", 200}, {"GET", "/-/ready", 200}, {"GET", "/", 200}, {"GET", "/nope", 404},
 	} {
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, nil))
-		if rec.Code != tc.code {
-			t.Errorf("%s %s: %d, want %d", tc.method, tc.path, rec.Code, tc.code)
+		if code, _, _ := request(t, addr, tc.method, tc.path); code != tc.code {
+			t.Errorf("%s %s: %d, want %d", tc.method, tc.path, code, tc.code)
 		}
 	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
-	if !strings.Contains(rec.Body.String(), `href="/custom"`) {
+	if _, _, body := request(t, addr, "GET", "/"); !strings.Contains(string(body), `href="/custom"`) {
 		t.Fatal("landing page does not link the telemetry path")
 	}
+}
+
+// request sends one request to the server at addr.
+func request(t *testing.T, addr, method, path string) (int, http.Header, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, "http://"+addr+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header, body
 }
 
 // go test -run '^$' -bench Scrape -benchtime 2s -count 6 -cpu 2 -benchmem ./expose/
@@ -226,9 +239,7 @@ func TestLargeScrapeIsStreamed(t *testing.T) {
 		c.Set([]byte("big"), ls, float64(i))
 		c.Set([]byte("lat_bucket"), append(ls, cache.Label{Name: []byte("le"), Value: []byte("+Inf")}), 1)
 	}
-	srv := httptest.NewServer(New(Options{Cache: c}))
-	defer srv.Close()
-	resp, err := http.Get(srv.URL + "/metrics")
+	resp, err := http.Get("http://" + testServer(t, New(Options{Cache: c}).Serve) + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

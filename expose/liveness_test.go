@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,11 +20,10 @@ func TestStuckScraperDoesNotBlockPushes(t *testing.T) {
 	for i := 0; i < 20000; i++ {
 		c.Set([]byte("big"), []cache.Label{{Name: []byte("i"), Value: fmt.Appendf(nil, "%08d", i)}}, 1)
 	}
-	srv := httptest.NewServer(New(Options{Cache: c}))
-	defer srv.Close()
+	addr := testServer(t, New(Options{Cache: c}).Serve)
 	var stuck []net.Conn
 	for i := 0; i < 4; i++ {
-		conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+		conn, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -56,8 +54,7 @@ func TestStuckScraperDoesNotBlockPushes(t *testing.T) {
 // leave room for scrapes, which keep completing with whole expositions.
 func TestPushStormDoesNotStarveScrapes(t *testing.T) {
 	c := cache.New(cache.Options{Budget: 256 << 10})
-	srv := httptest.NewServer(New(Options{Cache: c}))
-	defer srv.Close()
+	url := "http://" + testServer(t, New(Options{Cache: c}).Serve)
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	for w := 0; w < 4; w++ {
@@ -77,7 +74,7 @@ func TestPushStormDoesNotStarveScrapes(t *testing.T) {
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for n := 0; n < 20; n++ {
-		resp, err := http.Get(srv.URL + "/metrics")
+		resp, err := http.Get(url + "/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -39,11 +38,17 @@ type Options struct {
 	IdleTimeout    time.Duration // a connection that sends nothing this long is closed
 	// HTTP serves the connections that open with an HTTP request line. Nil
 	// answers each with 501 Not Implemented.
-	HTTP http.Handler
+	HTTP ConnServer
 	// AllowedUIDs, when not empty, are the only user ids whose processes may
 	// use the socket (checked with SO_PEERCRED); others are closed at
 	// accept, logged and counted.
 	AllowedUIDs []uint32
+}
+
+// ConnServer serves a connection, whose first bytes, already read, are
+// prefix, until it ends, then closes it.
+type ConnServer interface {
+	ServeConn(c net.Conn, prefix []byte)
 }
 
 // Reasons for a rejected line besides the parser's.
@@ -85,8 +90,6 @@ type Stats struct {
 type Server struct {
 	stats Stats // first: see Stats
 	o     Options
-	http  *http.Server
-	httpL *chanListener
 
 	mu      sync.Mutex
 	conns   map[net.Conn]struct{}
@@ -110,29 +113,24 @@ func NewServer(o Options) *Server {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.HTTP == nil {
-		o.HTTP = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Connection", "close")
-			http.Error(w, "not implemented: this socket takes the text exposition format as a raw stream", http.StatusNotImplemented)
-		})
+		o.HTTP = notImplemented{}
 	}
 	s := &Server{o: o, conns: make(map[net.Conn]struct{})}
 	s.stats.Rejected = make(map[string]*atomic.Uint64, len(Reasons))
 	for _, r := range Reasons {
 		s.stats.Rejected[r] = new(atomic.Uint64)
 	}
-	s.httpL = newChanListener()
-	s.http = &http.Server{
-		Handler:           o.HTTP,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       o.IdleTimeout,
-		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelDebug),
-		ConnState: func(c net.Conn, st http.ConnState) {
-			if st == http.StateClosed || st == http.StateHijacked {
-				s.stats.Connections.Dec()
-			}
-		},
-	}
 	return s
+}
+
+type notImplemented struct{}
+
+func (notImplemented) ServeConn(c net.Conn, _ []byte) {
+	const msg = "not implemented: this socket takes the text exposition format as a raw stream\n"
+	c.SetWriteDeadline(time.Now().Add(time.Second))
+	c.Write([]byte("HTTP/1.1 501 Not Implemented\r\nContent-Type: text/plain; charset=utf-8\r\n" +
+		"Connection: close\r\nContent-Length: " + strconv.Itoa(len(msg)) + "\r\n\r\n" + msg))
+	c.Close()
 }
 
 // Stats returns the server's counters.
@@ -148,7 +146,6 @@ func (s *Server) Serve(l net.Listener) error {
 	if closing {
 		return nil
 	}
-	go s.http.Serve(s.httpL)
 	for {
 		c, err := l.Accept()
 		if err != nil {
@@ -219,8 +216,9 @@ func (s *Server) untrack(c net.Conn) {
 }
 
 // Shutdown stops accepting, lets every raw-stream connection apply the
-// complete lines it has received, closes idle and finishing HTTP
-// connections, and returns when all are done or ctx ends.
+// complete lines it has received, and returns when all are done or ctx
+// ends. Connections handed to Options.HTTP are that server's to close: shut
+// it down first, or this waits for them.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
@@ -235,20 +233,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		c.SetReadDeadline(drain)
 	}
 	s.mu.Unlock()
-	s.httpL.Close()
-	// An HTTP request still half-written after a second is not going to
-	// finish in time: close it rather than wait for ReadHeaderTimeout.
-	hctx, cancel := context.WithTimeout(ctx, time.Second)
-	herr := s.http.Shutdown(hctx)
-	cancel()
-	if herr != nil {
-		herr = s.http.Close()
-	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
 	case <-done:
-		return herr
+		return nil
 	case <-ctx.Done():
 		s.mu.Lock()
 		for c := range s.conns {
@@ -286,10 +275,8 @@ func (s *Server) serveConn(c net.Conn) {
 	if verdict == sniffYes {
 		s.untrack(c)
 		c.SetReadDeadline(time.Time{})
-		if !s.httpL.deliver(&prefixConn{Conn: c, prefix: buf[:n]}) {
-			c.Close()
-			s.stats.Connections.Dec()
-		}
+		s.o.HTTP.ServeConn(c, buf[:n])
+		s.stats.Connections.Dec()
 		return
 	}
 	s.raw(c, buf, n, err)
@@ -570,57 +557,6 @@ func (s *Server) reject(reason string, err error) {
 		s.o.Logger.Debug("line rejected", "reason", reason, "err", err)
 	}
 }
-
-// prefixConn replays the bytes read while sniffing before reading on.
-type prefixConn struct {
-	net.Conn
-	prefix []byte
-}
-
-func (c *prefixConn) Read(b []byte) (int, error) {
-	if len(c.prefix) > 0 {
-		n := copy(b, c.prefix)
-		c.prefix = c.prefix[n:]
-		return n, nil
-	}
-	return c.Conn.Read(b)
-}
-
-// chanListener hands sniffed HTTP connections to an http.Server.
-type chanListener struct {
-	ch   chan net.Conn
-	done chan struct{}
-	once sync.Once
-}
-
-func newChanListener() *chanListener {
-	return &chanListener{ch: make(chan net.Conn), done: make(chan struct{})}
-}
-
-func (l *chanListener) deliver(c net.Conn) bool {
-	select {
-	case l.ch <- c:
-		return true
-	case <-l.done:
-		return false
-	}
-}
-
-func (l *chanListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.ch:
-		return c, nil
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
-}
-
-func (l *chanListener) Close() error {
-	l.once.Do(func() { close(l.done) })
-	return nil
-}
-
-func (l *chanListener) Addr() net.Addr { return &net.UnixAddr{Name: "push-socket", Net: "unix"} }
 
 // Listen returns a listener on the push socket at path with file mode mode.
 // Under systemd socket activation (LISTEN_PID is this process, LISTEN_FDS is

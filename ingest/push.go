@@ -9,7 +9,6 @@ import (
 	"io"
 	"math"
 	"mime"
-	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
@@ -70,11 +69,11 @@ func (p *PushStats) Each(f func(method, code string, n uint64)) {
 }
 
 // PushHandler serves the Prometheus Pushgateway API on the socket:
-// PUT, POST and DELETE on /metrics/job/<JOB>{/<LABEL>/<VALUE>}. Reads (GET,
-// HEAD) go to Read, the same handler as on TCP.
+// PUT, POST and DELETE on /metrics/job/<JOB>{/<LABEL>/<VALUE>}, and PATCH
+// on /metrics/<NAME>. It knows HTTP's methods, paths and status codes, not
+// the server that carries them: reads (GET, HEAD) are the caller's.
 type PushHandler struct {
 	Cache       *cache.Cache
-	Read        http.Handler
 	MaxBodySize int64 // 0 means DefaultMaxBodySize
 	Stats       *PushStats
 
@@ -90,63 +89,65 @@ const maxDecoding = 4
 
 const pushPrefix = "/metrics/job"
 
-func (h *PushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodGet || r.Method == http.MethodHead {
-		h.Read.ServeHTTP(w, r)
-		return
-	}
-	sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
-	h.serve(sw, r)
+// PushRequest is what Handle needs of an HTTP request.
+type PushRequest struct {
+	Method          string
+	Path            string // percent-decoded
+	RawQuery        string
+	ContentType     string
+	ContentEncoding string
+	ContentLength   int64 // -1 when unknown
+	Body            io.Reader
+}
+
+// PushResponse is Handle's answer: a status code, an Allow header for 405,
+// and a message for the body of an error.
+type PushResponse struct {
+	Code    int
+	Allow   string
+	Message string
+}
+
+// Handle serves a request that is not a read, and counts it in Stats.
+func (h *PushHandler) Handle(r *PushRequest) PushResponse {
+	res := h.serve(r)
 	if h.Stats != nil {
-		h.Stats.inc(r.Method, sw.code)
+		h.Stats.inc(r.Method, res.Code)
 	}
+	return res
 }
 
-type statusWriter struct {
-	http.ResponseWriter
-	code int
-}
+func refuse(code int, msg string) PushResponse { return PushResponse{Code: code, Message: msg} }
 
-func (w *statusWriter) WriteHeader(code int) {
-	w.code = code
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (h *PushHandler) serve(w http.ResponseWriter, r *http.Request) {
-	path := r.URL.Path
+func (h *PushHandler) serve(r *PushRequest) PushResponse {
+	path := r.Path
 	aggregate := false
 	if p, ok := strings.CutPrefix(path, "/aggregate/"); ok {
 		path, aggregate = "/"+p, true
 	}
-	if r.Method == http.MethodPatch && !aggregate && strings.HasPrefix(path, "/metrics/") {
-		h.patch(w, r, strings.TrimPrefix(path, "/metrics/"))
-		return
+	if r.Method == "PATCH" && !aggregate && strings.HasPrefix(path, "/metrics/") {
+		return h.patch(r, strings.TrimPrefix(path, "/metrics/"))
 	}
 	if path != pushPrefix && !strings.HasPrefix(path, pushPrefix+"/") && !strings.HasPrefix(path, pushPrefix+"@base64/") {
-		http.NotFound(w, r)
-		return
+		return refuse(404, "404 page not found")
 	}
 	var mode cache.PushMode
 	switch r.Method {
-	case http.MethodPut:
+	case "PUT":
 		mode = cache.ReplaceGroup
-	case http.MethodPost:
+	case "POST":
 		mode = cache.ReplaceFamilies
-	case http.MethodDelete:
+	case "DELETE":
 	default:
-		w.Header().Set("Allow", "GET, HEAD, PUT, POST, DELETE, PATCH")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
+		return PushResponse{Code: 405, Allow: "GET, HEAD, PUT, POST, DELETE, PATCH", Message: "method not allowed"}
 	}
 	group, err := ParseGroupingKey(strings.TrimPrefix(path, "/metrics/"))
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
+		return refuse(400, err.Error())
 	}
-	if r.Method == http.MethodDelete {
+	if r.Method == "DELETE" {
 		h.Cache.DeleteGroup(group)
-		w.WriteHeader(http.StatusAccepted)
-		return
+		return PushResponse{Code: 202}
 	}
 	fams, err := h.decodeBody(r)
 	if err == nil {
@@ -166,14 +167,13 @@ func (h *PushHandler) serve(w http.ResponseWriter, r *http.Request) {
 		if failed {
 			h.Cache.PushFailed(group)
 		}
-		code := http.StatusBadRequest
+		code := 400
 		if errors.Is(err, errBodyTooLarge) {
-			code = http.StatusRequestEntityTooLarge
+			code = 413
 		}
-		http.Error(w, "pushed metrics are invalid or inconsistent with existing metrics: "+err.Error(), code)
-		return
+		return refuse(code, "pushed metrics are invalid or inconsistent with existing metrics: "+err.Error())
 	}
-	w.WriteHeader(http.StatusOK)
+	return PushResponse{Code: 200}
 }
 
 // takeClearmode moves each metric's clearmode label, which is never stored,
@@ -202,53 +202,45 @@ func takeClearmode(fams []cache.PushFamily) error {
 // patch serves PATCH /metrics/<NAME>?<LABEL>=<VALUE>&…: the counter NAME
 // with those labels goes up by 1, or by the non-negative number the body
 // holds. clearmode=replace sets it instead.
-func (h *PushHandler) patch(w http.ResponseWriter, r *http.Request, name string) {
+func (h *PushHandler) patch(r *PushRequest, name string) PushResponse {
 	if !validMetricName([]byte(name)) {
-		http.Error(w, fmt.Sprintf("invalid metric name %q", name), http.StatusBadRequest)
-		return
+		return refuse(400, fmt.Sprintf("invalid metric name %q", name))
 	}
-	q, err := url.ParseQuery(r.URL.RawQuery)
+	q, err := url.ParseQuery(r.RawQuery)
 	if err != nil {
-		http.Error(w, "invalid query: "+err.Error(), http.StatusBadRequest)
-		return
+		return refuse(400, "invalid query: "+err.Error())
 	}
 	var labels []cache.Label
 	mode := cache.ModeDefault
 	for k, vs := range q {
 		if len(vs) != 1 {
-			http.Error(w, fmt.Sprintf("label %q given %d times", k, len(vs)), http.StatusBadRequest)
-			return
+			return refuse(400, fmt.Sprintf("label %q given %d times", k, len(vs)))
 		}
 		if k == "clearmode" {
 			m, ok := cache.ParseMode([]byte(vs[0]))
 			if !ok {
-				http.Error(w, fmt.Sprintf("clearmode %q is not aggregate, replace or family", vs[0]), http.StatusBadRequest)
-				return
+				return refuse(400, fmt.Sprintf("clearmode %q is not aggregate, replace or family", vs[0]))
 			}
 			mode = m
 			continue
 		}
 		if !validLabelName(k) {
-			http.Error(w, fmt.Sprintf("invalid label name %q", k), http.StatusBadRequest)
-			return
+			return refuse(400, fmt.Sprintf("invalid label name %q", k))
 		}
 		if !utf8.ValidString(vs[0]) {
-			http.Error(w, fmt.Sprintf("label value of %s is not valid UTF-8", k), http.StatusBadRequest)
-			return
+			return refuse(400, fmt.Sprintf("label value of %s is not valid UTF-8", k))
 		}
 		labels = append(labels, cache.Label{Name: []byte(k), Value: []byte(vs[0])})
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, 64))
 	if err != nil {
-		http.Error(w, "reading body: "+err.Error(), http.StatusBadRequest)
-		return
+		return refuse(400, "reading body: "+err.Error())
 	}
 	v := 1.0
 	if t := strings.TrimSpace(string(body)); t != "" {
 		v, err = strconv.ParseFloat(t, 64)
 		if err != nil || strings.ContainsAny(t, "pPxX_") || !(v >= 0) || math.IsInf(v, 0) {
-			http.Error(w, fmt.Sprintf("body %q is not a non-negative number", t), http.StatusBadRequest)
-			return
+			return refuse(400, fmt.Sprintf("body %q is not a non-negative number", t))
 		}
 	}
 	b := h.Cache.Begin()
@@ -262,10 +254,9 @@ func (h *PushHandler) patch(w http.ResponseWriter, r *http.Request, name string)
 	}
 	b.End()
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
+		return refuse(400, err.Error())
 	}
-	w.WriteHeader(http.StatusAccepted)
+	return PushResponse{Code: 202}
 }
 
 var errBodyTooLarge = errors.New("body larger than the limit")
@@ -283,7 +274,7 @@ var errTimestamp = checkError{errors.New("pushed metrics must not have timestamp
 
 // decodeBody reads a push body in the text format or, told by its
 // Content-Type as the Pushgateway tells it, the delimited protobuf format.
-func (h *PushHandler) decodeBody(r *http.Request) ([]cache.PushFamily, error) {
+func (h *PushHandler) decodeBody(r *PushRequest) ([]cache.PushFamily, error) {
 	limit := h.MaxBodySize
 	if limit <= 0 {
 		limit = DefaultMaxBodySize
@@ -292,14 +283,10 @@ func (h *PushHandler) decodeBody(r *http.Request) ([]cache.PushFamily, error) {
 		return nil, fmt.Errorf("%w of %d bytes (--ingest.max-body-size)", errBodyTooLarge, limit)
 	}
 	h.once.Do(func() { h.decoding = make(chan struct{}, maxDecoding) })
-	select {
-	case h.decoding <- struct{}{}:
-		defer func() { <-h.decoding }()
-	case <-r.Context().Done():
-		return nil, r.Context().Err()
-	}
+	h.decoding <- struct{}{}
+	defer func() { <-h.decoding }()
 	var body io.Reader = r.Body
-	if strings.EqualFold(r.Header.Get("Content-Encoding"), "gzip") {
+	if strings.EqualFold(r.ContentEncoding, "gzip") {
 		zr, err := gzip.NewReader(r.Body)
 		if err != nil {
 			return nil, fmt.Errorf("gzip: %w", err)
@@ -314,7 +301,7 @@ func (h *PushHandler) decodeBody(r *http.Request) ([]cache.PushFamily, error) {
 	if int64(len(data)) > limit {
 		return nil, fmt.Errorf("%w of %d bytes (--ingest.max-body-size)", errBodyTooLarge, limit)
 	}
-	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	mt, params, err := mime.ParseMediaType(r.ContentType)
 	if err == nil && mt == "application/vnd.google.protobuf" &&
 		params["encoding"] == "delimited" && params["proto"] == "io.prometheus.client.MetricFamily" {
 		return DecodeProtobuf(data)

@@ -4,8 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
-	"net/http"
-	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -165,14 +164,26 @@ func TestDecodeProtobuf(t *testing.T) {
 	}
 }
 
+// handle sends h a request for target, a path with an optional query.
+func handle(t *testing.T, h *PushHandler, method, target, body string) int {
+	t.Helper()
+	path, query, _ := strings.Cut(target, "?")
+	path, err := url.PathUnescape(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := h.Handle(&PushRequest{Method: method, Path: path, RawQuery: query,
+		ContentLength: int64(len(body)), Body: strings.NewReader(body)})
+	if (res.Code >= 400) != (res.Message != "") || (res.Code == 405) != (res.Allow != "") {
+		t.Errorf("%s %s: %+v: an error without a message, or a 405 without Allow", method, target, res)
+	}
+	return res.Code
+}
+
 func TestPushHandler(t *testing.T) {
 	c := cache.New(cache.Options{})
-	h := &PushHandler{Cache: c, Read: http.NotFoundHandler(), MaxBodySize: 64, Stats: new(PushStats)}
-	do := func(method, path, body string) int {
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest(method, path, strings.NewReader(body)))
-		return rec.Code
-	}
+	h := &PushHandler{Cache: c, MaxBodySize: 64, Stats: new(PushStats)}
+	do := func(method, path, body string) int { return handle(t, h, method, path, body) }
 	for _, tc := range []struct {
 		method, path, body string
 		code               int
@@ -201,12 +212,8 @@ func TestPushHandler(t *testing.T) {
 
 func TestPatchAndAggregate(t *testing.T) {
 	c := cache.New(cache.Options{})
-	h := &PushHandler{Cache: c, Read: http.NotFoundHandler()}
-	do := func(method, path, body string) int {
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest(method, path, strings.NewReader(body)))
-		return rec.Code
-	}
+	h := &PushHandler{Cache: c}
+	do := func(method, path, body string) int { return handle(t, h, method, path, body) }
 	for _, tc := range []struct {
 		method, path, body string
 		code               int

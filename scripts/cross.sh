@@ -18,7 +18,7 @@ set -eu
 
 GO=${GO:-go}
 DIST=${DIST:-dist}
-TAGS=${TAGS:-nethttpomithttp2}
+TAGS=${TAGS:-}
 : "${VERSION:?VERSION is not set}"
 : "${LDFLAGS:?LDFLAGS is not set}"
 if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then

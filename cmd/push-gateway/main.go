@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"os/user"
@@ -258,13 +257,14 @@ func serve(ctx context.Context, cli *CLI, logger *slog.Logger) error {
 	// The socket's HTTP side: the Pushgateway API, and reads answered by the
 	// same handler as on TCP.
 	push := &ingest.PushHandler{Cache: c, MaxBodySize: int64(cli.Ingest.MaxBodySize), Stats: new(ingest.PushStats)}
+	sockHTTP := &expose.Server{IdleTimeout: cli.Ingest.IdleTimeout, Logger: logger.With("component", "ingest")}
 	ing := ingest.NewServer(ingest.Options{
 		Cache:          c,
 		Logger:         logger.With("component", "ingest"),
 		MaxLineLength:  int(cli.Ingest.MaxLineLength),
 		MaxConnections: cli.Ingest.MaxConnections,
 		IdleTimeout:    cli.Ingest.IdleTimeout,
-		HTTP:           push,
+		HTTP:           sockHTTP,
 		AllowedUIDs:    cli.Ingest.AllowedUIDs,
 	})
 	var self []expose.SelfFamily
@@ -280,20 +280,33 @@ func serve(ctx context.Context, cli *CLI, logger *slog.Logger) error {
 		MaxInFlight:   cli.Web.MaxRequestsInFlight,
 		Refused:       &webRefused,
 	})
-	push.Read = h
-	web := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+	sockHTTP.Handler = func(w *expose.Response, r *expose.Request) {
+		if r.Method == "GET" || r.Method == "HEAD" {
+			h.Serve(w, r)
+			return
+		}
+		res := push.Handle(&ingest.PushRequest{
+			Method: r.Method, Path: r.Path, RawQuery: r.RawQuery,
+			ContentType: r.ContentType, ContentEncoding: r.ContentEncoding,
+			ContentLength: r.ContentLength, Body: r.Body,
+		})
+		if res.Allow != "" {
+			w.SetHeader("Allow", res.Allow)
+		}
+		if res.Message != "" {
+			w.Error(res.Code, res.Message)
+			return
+		}
+		w.WriteHeader(res.Code)
 	}
+	web := &expose.Server{Handler: h.Serve, Logger: logger.With("component", "web")}
 
 	logger.Info("starting "+name, "version", version.Info(), "build_context", version.BuildContext(),
 		"socket", sock.Addr().String(), "address", tcp.Addr().String())
 
 	errc := make(chan error, 2)
 	go func() {
-		if err := web.Serve(tcp); !errors.Is(err, http.ErrServerClosed) {
+		if err := web.Serve(tcp); !errors.Is(err, expose.ErrServerClosed) {
 			errc <- fmt.Errorf("web server: %w", err)
 		}
 	}()
@@ -334,11 +347,15 @@ func serve(ctx context.Context, cli *CLI, logger *slog.Logger) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
 	defer cancel()
+	// HTTP first: an idle keep-alive connection on the socket would hold
+	// the push socket's shutdown. A request still being read after a second
+	// is not going to finish in time.
+	hctx, hcancel := context.WithTimeout(sctx, time.Second)
+	web.Shutdown(hctx)
+	sockHTTP.Shutdown(hctx)
+	hcancel()
 	if err := ing.Shutdown(sctx); err != nil {
 		logger.Warn("push socket did not close cleanly", "err", err)
-	}
-	if err := web.Shutdown(sctx); err != nil {
-		web.Close()
 	}
 	sock.Close() // removes the socket file
 	if f := cli.Cache.SnapshotFile; f != "" {

@@ -123,7 +123,7 @@ func pkgGoBuild(dir string, target pkgTarget) (string, error) {
 	}
 	// The flags of `make cross` but the version stamps, which only the
 	// linker sees: the compiled packages come from the cache after it.
-	cmd := exec.Command(gobin, "build", "-trimpath", "-buildvcs=false", "-tags", "nethttpomithttp2",
+	cmd := exec.Command(gobin, "build", "-trimpath", "-buildvcs=false",
 		"-ldflags", "-s -w", "-o", out, ".")
 	var env []string
 	for _, kv := range os.Environ() {

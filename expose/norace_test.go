@@ -1,0 +1,5 @@
+//go:build !race
+
+package expose
+
+const raceEnabled = false

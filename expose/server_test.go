@@ -1,0 +1,335 @@
+package expose
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/push-gateway/push-gateway/cache"
+)
+
+// testServer serves handler on a loopback port and returns the address;
+// the server shuts down when the test ends.
+func testServer(t testing.TB, handler func(*Response, *Request)) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Handler: handler}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(l) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		if err := <-done; err != ErrServerClosed {
+			t.Errorf("Serve returned %v", err)
+		}
+	})
+	return l.Addr().String()
+}
+
+// echo answers with what it saw of the request and its body.
+func echo(w *Response, r *Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		w.Error(400, "body: "+err.Error())
+		return
+	}
+	w.SetHeader("Content-Type", "text/plain")
+	fmt.Fprintf(w, "%s %s ?%s ct=%q ce=%q len=%d http10=%v body=%q",
+		r.Method, r.Path, r.RawQuery, r.ContentType, r.ContentEncoding, r.ContentLength, r.HTTP10, body)
+}
+
+// exchange writes raw to a new connection and returns all it reads until
+// the server closes it or a second passes.
+func exchange(t *testing.T, addr, raw string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(time.Second))
+	out, _ := io.ReadAll(c)
+	return string(out)
+}
+
+// TestServerWithNetHTTPClient: Go's own client, with keep-alive, every
+// method, query strings, escaped paths, chunked and gzip bodies.
+func TestServerWithNetHTTPClient(t *testing.T) {
+	addr := testServer(t, echo)
+	client := &http.Client{Timeout: 5 * time.Second}
+	do := func(method, url string, body io.Reader, hdr ...string) (int, string, http.Header) {
+		t.Helper()
+		req, err := http.NewRequest(method, "http://"+addr+url, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, url, err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, string(b), resp.Header
+	}
+	for i := 0; i < 3; i++ { // the same connection, kept alive
+		code, body, hdr := do("GET", "/metrics?x=1", nil)
+		if code != 200 || body != `GET /metrics ?x=1 ct="" ce="" len=0 http10=false body=""` {
+			t.Fatalf("%d %s", code, body)
+		}
+		if hdr.Get("Date") == "" || hdr.Get("Content-Length") != fmt.Sprint(len(body)) {
+			t.Fatalf("headers %v", hdr)
+		}
+	}
+	_, body, _ := do("PUT", "/metrics/job/a%2Fb/x@base64/", strings.NewReader("m 1\n"), "Content-Type", "text/plain")
+	if body != `PUT /metrics/job/a/b/x@base64/ ? ct="text/plain" ce="" len=4 http10=false body="m 1\n"` {
+		t.Fatal(body)
+	}
+	// No length known: net/http sends it chunked.
+	_, body, _ = do("POST", "/p", io.MultiReader(strings.NewReader("a"), strings.NewReader("bc")))
+	if body != `POST /p ? ct="" ce="" len=-1 http10=false body="abc"` {
+		t.Fatal(body)
+	}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte("m 1\n"))
+	zw.Close()
+	_, body, _ = do("PATCH", "/metrics/c", &gz, "Content-Encoding", "gzip")
+	if !strings.HasPrefix(body, `PATCH /metrics/c ? ct="" ce="gzip"`) {
+		t.Fatal(body)
+	}
+	code, body, _ := do("HEAD", "/h", nil)
+	if code != 200 || body != "" {
+		t.Fatal(code, body)
+	}
+}
+
+// TestServerLargeBodyAndResponse: a body in many reads, and a response past
+// bufferLimit, which goes out chunked to HTTP/1.1 and close-delimited to
+// HTTP/1.0.
+func TestServerLargeBodyAndResponse(t *testing.T) {
+	big := strings.Repeat("0123456789abcdef", 10000)
+	addr := testServer(t, func(w *Response, r *Request) {
+		b, _ := io.ReadAll(r.Body)
+		for i := 0; i < 4; i++ {
+			w.Write(b)
+		}
+	})
+	resp, err := http.Post("http://"+addr+"/", "text/plain", strings.NewReader(big))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.ContentLength != -1 || resp.TransferEncoding[0] != "chunked" || string(b) != strings.Repeat(big, 4) {
+		t.Fatalf("length %d, %v, %d bytes", resp.ContentLength, resp.TransferEncoding, len(b))
+	}
+	out := exchange(t, addr, fmt.Sprintf("POST / HTTP/1.0\r\nContent-Length: %d\r\n\r\n%s", len(big), big))
+	if !strings.HasPrefix(out, "HTTP/1.1 200 OK\r\n") || !strings.Contains(out, "Connection: close\r\n") ||
+		!strings.HasSuffix(out, "\r\n\r\n"+strings.Repeat(big, 4)) {
+		t.Fatalf("HTTP/1.0: %.200q", out)
+	}
+}
+
+// TestServerRawRequests: what curl, socat users and broken clients send.
+func TestServerRawRequests(t *testing.T) {
+	addr := testServer(t, echo)
+	for _, tc := range []struct{ name, req, want string }{
+		{"pipelined", "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+			"GET /a ?.*GET /b ?"},
+		{"expect 100-continue", "PUT /e HTTP/1.1\r\nContent-Length: 3\r\nExpect: 100-continue\r\nConnection: close\r\n\r\nabc",
+			`HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK.*body="abc"`},
+		{"chunked with extension and trailer", "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" +
+			"3;x=y\r\nabc\r\n1\r\nd\r\n0\r\nT: v\r\n\r\n", `len=-1 http10=false body="abcd"`},
+		{"HTTP/1.0 keep-alive", "GET /k HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /l HTTP/1.0\r\n\r\n",
+			"Connection: keep-alive.*GET /k.*Connection: close.*GET /l"},
+		{"absolute form", "GET http://host:9091/abs?q HTTP/1.1\r\nConnection: close\r\n\r\n", "GET /abs [?]q"},
+		{"leading empty line", "\r\nGET /after HTTP/1.1\r\nConnection: close\r\n\r\n", "GET /after"},
+		{"bad request line", "GET\r\n\r\n", "^HTTP/1.1 400 Bad Request.*malformed request line"},
+		{"bad version", "GET / HTTP/2.0\r\n\r\n", "^HTTP/1.1 505 "},
+		{"bad header", "GET / HTTP/1.1\r\nNo colon\r\n\r\n", "^HTTP/1.1 400 .*malformed header line"},
+		{"space before colon", "GET / HTTP/1.1\r\nHost : x\r\n\r\n", "^HTTP/1.1 400 "},
+		{"bad length", "POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", "^HTTP/1.1 400 .*Content-Length"},
+		{"two lengths", "POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", "^HTTP/1.1 400 "},
+		{"gzip transfer", "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", "^HTTP/1.1 501 "},
+		{"expect other", "POST / HTTP/1.1\r\nExpect: bananas\r\n\r\n", "^HTTP/1.1 417 "},
+		{"long header", "GET / HTTP/1.1\r\nX: " + strings.Repeat("a", headLimit) + "\r\n\r\n", "^HTTP/1.1 431 "},
+		{"many headers", "GET / HTTP/1.1\r\n" + strings.Repeat("X: y\r\n", maxHeaders+1) + "\r\n", "^HTTP/1.1 431 "},
+		{"long target", "GET /" + strings.Repeat("a", headLimit) + " HTTP/1.1\r\n\r\n", "^HTTP/1.1 414 "},
+		{"bad escape", "DELETE /x%zz HTTP/1.1\r\n\r\n", "^HTTP/1.1 400 .*malformed request target"},
+		{"control in target", "GET /a\x01b HTTP/1.1\r\n\r\n", "^HTTP/1.1 400 "},
+		{"bad chunk", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "^HTTP/1.1 400 .*body: malformed chunked body"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := exchange(t, addr, tc.req)
+			if !matches(tc.want, out) {
+				t.Fatalf("got %q, want /%s/", out, tc.want)
+			}
+		})
+	}
+}
+
+// matches is a regexp match over the whole output, newlines included.
+func matches(pattern, s string) bool {
+	return regexp.MustCompile("(?s)" + pattern).MatchString(s)
+}
+
+// TestServerUnreadBody: a handler that ignores a body still leaves the
+// connection usable for the next request; a huge unread body or an
+// unanswered Expect closes it.
+func TestServerUnreadBody(t *testing.T) {
+	addr := testServer(t, func(w *Response, r *Request) { w.Write([]byte(r.Path)) })
+	out := exchange(t, addr, "PUT /a HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET /b HTTP/1.1\r\nConnection: close\r\n\r\n")
+	if !strings.HasSuffix(out, "\r\n\r\n/b") || strings.Count(out, "200 OK") != 2 {
+		t.Fatalf("%q", out)
+	}
+	out = exchange(t, addr, "PUT /a HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+	if strings.Contains(out, "100 Continue") || !strings.Contains(out, "Connection: close") {
+		t.Fatalf("%q", out)
+	}
+}
+
+// TestServerShutdown: idle keep-alive connections are closed at once, a
+// request being served finishes first.
+func TestServerShutdown(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	s := &Server{Handler: func(w *Response, r *Request) {
+		if r.Path == "/slow" {
+			<-release
+		}
+		w.Write([]byte("done"))
+	}}
+	go s.Serve(l)
+	idle, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	fmt.Fprint(idle, "GET /fast HTTP/1.1\r\n\r\n")
+	br := bufio.NewReader(idle)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadAll(resp.Body)
+	busy, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	fmt.Fprint(busy, "GET /slow HTTP/1.1\r\n\r\n")
+	time.Sleep(50 * time.Millisecond)
+	shut := make(chan error)
+	go func() { shut <- s.Shutdown(context.Background()) }()
+	idle.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if n, err := br.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("idle connection: %d bytes, %v; want it closed", n, err)
+	}
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned %v with a request in flight", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(release)
+	if err := <-shut; err != nil {
+		t.Fatal(err)
+	}
+	busy.SetReadDeadline(time.Now().Add(2 * time.Second))
+	out, _ := io.ReadAll(busy)
+	if !strings.HasSuffix(string(out), "done") { // whole, and the connection closed after it
+		t.Fatalf("in-flight request: %q", out)
+	}
+}
+
+// TestScrapeAllocatesNothing: a scrape on a kept-alive connection, from
+// the request head to the last byte of the response, allocates nothing.
+// The client is a fixed buffer that allocates nothing either.
+func TestScrapeAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts mean nothing under the race detector (sync.Pool drops items)")
+	}
+	c := cache.New(cache.Options{})
+	for i := 0; i < 100; i++ {
+		c.Set([]byte("m"), []cache.Label{{Name: []byte("i"), Value: fmt.Appendf(nil, "%d", i)}}, float64(i))
+	}
+	h := New(Options{Cache: c})
+	addr := testServer(t, h.Serve)
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	req := []byte("GET /metrics HTTP/1.1\r\nHost: localhost:9091\r\nUser-Agent: Prometheus/3.0.0\r\n" +
+		"Accept: text/plain;version=0.0.4;q=0.5,*/*;q=0.1\r\nAccept-Encoding: gzip\r\n" +
+		"X-Prometheus-Scrape-Timeout-Seconds: 10\r\n\r\n")
+	buf := make([]byte, 64<<10)
+	var failed string
+	scrape := func() {
+		if _, err := conn.Write(req); err != nil {
+			failed = err.Error()
+			return
+		}
+		n := 0
+		for {
+			m, err := conn.Read(buf[n:])
+			n += m
+			if err != nil {
+				failed = err.Error()
+				return
+			}
+			head, body, ok := bytes.Cut(buf[:n], []byte("\r\n\r\n"))
+			if !ok {
+				continue
+			}
+			i := bytes.Index(head, []byte("Content-Length: "))
+			if i < 0 {
+				failed = "no Content-Length"
+				return
+			}
+			want := 0
+			for _, ch := range head[i+len("Content-Length: "):] {
+				if ch < '0' || ch > '9' {
+					break
+				}
+				want = want*10 + int(ch-'0')
+			}
+			if len(body) >= want {
+				if !bytes.HasPrefix(head, []byte("HTTP/1.1 200 OK")) || !bytes.Contains(body, []byte(`m{i="99"} 99`)) {
+					failed = "bad response"
+				}
+				return
+			}
+		}
+	}
+	scrape()
+	if n := testing.AllocsPerRun(100, scrape); n != 0 || failed != "" {
+		t.Fatalf("%v allocations per scrape, %s", n, failed)
+	}
+}
