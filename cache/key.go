@@ -64,12 +64,21 @@ func nextLabel(labels []byte) (name, value, rest []byte, ok bool) {
 	if len(labels) == 0 {
 		return nil, nil, nil, false
 	}
-	n, w := binary.Uvarint(labels)
+	n, w := uvarint(labels)
 	name = labels[w : w+int(n)]
 	labels = labels[w+int(n):]
-	n, w = binary.Uvarint(labels)
+	n, w = uvarint(labels)
 	value = labels[w : w+int(n)]
 	return name, value, labels[w+int(n):], true
+}
+
+// uvarint is binary.Uvarint with the one-byte case, nearly every length
+// in a key, inline.
+func uvarint(b []byte) (uint64, int) {
+	if len(b) > 0 && b[0] < 0x80 {
+		return uint64(b[0]), 1
+	}
+	return binary.Uvarint(b)
 }
 
 // appendName appends the key of a bare name (no labels): the key of a family.

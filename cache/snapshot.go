@@ -17,6 +17,11 @@ type Snapshot struct {
 	fams  []int // offsets of family records in buf, sorted by name
 	list  []Family
 	est   []float64 // scratch of summary estimates
+	// The cache and its layout generation that items and fams were sorted
+	// for: while no record has moved, come or gone, the order holds and
+	// the next scrape skips the sort, most of a snapshot's cost.
+	from *Cache
+	gen  uint64
 }
 
 // Family is one metric family of a snapshot with at least one series.
@@ -40,10 +45,16 @@ type Series struct {
 func (c *Cache) Snapshot(s *Snapshot) {
 	c.mu.Lock()
 	c.expire()
+	gen := c.gen
 	s.buf = append(s.buf[:0], c.arena[:c.end]...)
 	c.mu.Unlock()
 
-	s.items, s.fams, s.list = s.items[:0], s.fams[:0], s.list[:0]
+	sorted := s.from == c && s.gen == gen
+	s.from, s.gen = c, gen
+	if !sorted {
+		s.items, s.fams = s.items[:0], s.fams[:0]
+	}
+	s.list = s.list[:0]
 	for off := 0; off < len(s.buf); {
 		rec := s.record(off)
 		switch rec[2] {
@@ -52,16 +63,24 @@ func (c *Cache) Snapshot(s *Snapshot) {
 				kl := int(binary.LittleEndian.Uint16(rec[8:]))
 				s.est = estimate(rec[hdrSize+kl:], s.est)
 			}
-			s.items = append(s.items, off)
+			if !sorted {
+				s.items = append(s.items, off)
+			}
 		case kindPlain:
-			s.items = append(s.items, off)
+			if !sorted {
+				s.items = append(s.items, off)
+			}
 		case kindFamily:
-			s.fams = append(s.fams, off)
+			if !sorted {
+				s.fams = append(s.fams, off)
+			}
 		}
 		off += len(rec)
 	}
-	slices.SortFunc(s.items, func(a, b int) int { return compareKeys(s.key(a), s.key(b)) })
-	slices.SortFunc(s.fams, func(a, b int) int { return compareKeys(s.key(a), s.key(b)) })
+	if !sorted {
+		slices.SortFunc(s.items, func(a, b int) int { return compareKeys(s.key(a), s.key(b)) })
+		slices.SortFunc(s.fams, func(a, b int) int { return compareKeys(s.key(a), s.key(b)) })
+	}
 
 	fi := 0
 	for lo := 0; lo < len(s.items); {

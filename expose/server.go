@@ -9,8 +9,10 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"runtime/debug"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -37,6 +39,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	closing   bool
+	shutting  atomic.Bool // closing, read without the lock by responses
 	listeners []net.Listener
 	conns     map[*conn]bool // true while waiting for a request
 	wg        sync.WaitGroup
@@ -140,6 +143,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	if !s.closing {
 		s.closing = true
+		s.shutting.Store(true)
 		close(s.done)
 	}
 	for _, l := range s.listeners {
@@ -236,17 +240,20 @@ func (s *Server) ServeConn(nc net.Conn, prefix []byte) {
 		delete(s.conns, c)
 		s.mu.Unlock()
 		nc.Close()
-		c.s, c.nc, c.in = nil, nil, prefixReader{}
-		c.br.Reset(nil)
-		if cap(c.resp.out) > 64<<10 {
-			c.resp.out = nil
+		if p := recover(); p != nil {
+			// A bug, not the client's doing: the daemon goes on, and
+			// this connection's state, unknown now, is not reused.
+			s.logger().Error("panic serving HTTP", "panic", p, "stack", string(debug.Stack()))
+		} else {
+			c.s, c.nc, c.in = nil, nil, prefixReader{}
+			c.br.Reset(nil)
+			connPool.Put(c)
 		}
-		connPool.Put(c)
 		s.wg.Done()
 	}()
 	head, idle, write := s.timeouts()
-	for {
-		if !c.idle(idle) {
+	for wait := head; ; wait = idle { // a new connection gets the head's time to start
+		if !c.idle(wait) {
 			return
 		}
 		if _, err := c.br.Peek(1); err != nil {
@@ -264,7 +271,9 @@ func (s *Server) ServeConn(nc net.Conn, prefix []byte) {
 			}
 			s.logger().Debug("bad HTTP request", "code", code, "err", msg)
 			nc.SetWriteDeadline(now.Add(write))
-			c.resp.closeConn = true
+			// With a body even to what looked like HEAD: the request is
+			// not understood, and the connection closes after it.
+			c.resp.reset(false, true)
 			c.resp.Error(code, msg)
 			c.resp.finish()
 			c.linger()
@@ -279,10 +288,13 @@ func (s *Server) ServeConn(nc net.Conn, prefix []byte) {
 			c.resp.closeConn = true
 		}
 		c.resp.finish()
+		if cap(c.resp.out) > 64<<10 || cap(c.resp.buf) > 64<<10 {
+			c.resp.out, c.resp.buf = nil, nil // a large response's buffers go
+		}
 		if c.resp.err != nil {
 			return
 		}
-		if c.resp.closeConn && c.body.eof {
+		if c.resp.closeConn && c.body.eof && c.br.Buffered() == 0 {
 			return
 		}
 		if c.resp.closeConn || !c.body.drain() {
@@ -373,14 +385,14 @@ func (c *conn) readRequest() (int, string) {
 		return 400, "malformed request line"
 	}
 	method, target, proto := line[:sp1], line[sp1+1:sp2], line[sp2+1:]
-	switch string(proto) {
-	case "HTTP/1.1":
-	case "HTTP/1.0":
+	switch {
+	case string(proto) == "HTTP/1.0":
 		r.HTTP10 = true
+	case len(proto) == 8 && string(proto[:7]) == "HTTP/1." && proto[7] >= '1' && proto[7] <= '9':
+		// HTTP/1.1, or a later minor version answered as 1.1
+	case bytes.HasPrefix(proto, []byte("HTTP/")):
+		return 505, "HTTP version not supported"
 	default:
-		if bytes.HasPrefix(proto, []byte("HTTP/")) {
-			return 505, "HTTP version not supported"
-		}
 		return 400, "malformed request line"
 	}
 	if r.Method = knownMethod(method); r.Method == "" {
@@ -427,11 +439,11 @@ func (c *conn) readRequest() (int, string) {
 		case bytes.EqualFold(name, []byte("Connection")):
 			c.closeReq = c.closeReq || hasToken(value, "close")
 			c.keep10 = c.keep10 || hasToken(value, "keep-alive")
-		case bytes.EqualFold(name, []byte("Expect")):
+		case bytes.EqualFold(name, []byte("Expect")) && !r.HTTP10: // 1.0 ignores it
 			if !bytes.EqualFold(value, []byte("100-continue")) {
 				return 417, "unsupported Expect"
 			}
-			expect = !r.HTTP10
+			expect = true
 		case bytes.EqualFold(name, []byte("Content-Type")):
 			r.ContentType = string(value)
 		case bytes.EqualFold(name, []byte("Content-Encoding")):
@@ -444,6 +456,9 @@ func (c *conn) readRequest() (int, string) {
 	case chunked:
 		r.ContentLength = -1
 		c.body.chunked = true
+		// With a Content-Length too, the framing is in doubt: the
+		// connection ends after the response (RFC 9112, 6.1).
+		c.closeReq = c.closeReq || contentLength >= 0
 	case contentLength > 0:
 		r.ContentLength = contentLength
 		c.body.remain = contentLength
@@ -465,9 +480,10 @@ func (c *conn) parseTarget(target []byte) (int, string) {
 	}
 	if i := bytes.Index(target, []byte("://")); i > 0 && target[0] != '/' {
 		rest := target[i+3:]
-		j := bytes.IndexByte(rest, '/')
-		if j < 0 {
+		if j := bytes.IndexAny(rest, "/?"); j < 0 {
 			target = []byte("/")
+		} else if rest[j] == '?' {
+			target = append([]byte("/"), rest[j:]...)
 		} else {
 			target = rest[j:]
 		}
@@ -671,12 +687,12 @@ func (b *body) nextChunk() error {
 	}
 	for i := 0; ; i++ { // trailers, ignored
 		line, err := b.c.readLine()
-		if err != nil || i == maxHeaders {
-			return errChunk
-		}
-		if len(line) == 0 {
+		if err == nil && len(line) == 0 {
 			b.eof = true
 			return nil
+		}
+		if err != nil || i == maxHeaders {
+			return errChunk
 		}
 	}
 }
@@ -728,6 +744,9 @@ type Response struct {
 // bufferLimit is the largest body sent with a computed Content-Length.
 const bufferLimit = 8 << 10
 
+// s is the response's server.
+func (w *Response) s() *Server { return w.c.s }
+
 func (w *Response) reset(head, closeConn bool) {
 	*w = Response{c: w.c, w: w.c.nc, header: w.header[:0], buf: w.buf[:0], out: w.out[:0], status: 200, length: -1,
 		head: head, closeConn: closeConn}
@@ -752,10 +771,23 @@ func (w *Response) SetHeader(name, value string) {
 		}
 		return
 	}
+	w.header = removeHeader(w.header, name)
 	w.header = append(w.header, name...)
 	w.header = append(w.header, ": "...)
 	w.header = append(w.header, value...)
 	w.header = append(w.header, "\r\n"...)
+}
+
+// removeHeader removes the line of the header name from lines.
+func removeHeader(lines []byte, name string) []byte {
+	for i := 0; i < len(lines); {
+		end := i + bytes.Index(lines[i:], []byte("\r\n")) + 2
+		if l := lines[i:end]; len(l) > len(name) && string(l[:len(name)]) == name && l[len(name)] == ':' {
+			return append(lines[:i], lines[end:]...)
+		}
+		i = end
+	}
+	return lines
 }
 
 // SetContentLength sets the body's length, as SetHeader("Content-Length")
@@ -787,9 +819,12 @@ func (w *Response) Write(p []byte) (int, error) {
 	if w.err != nil {
 		return 0, w.err
 	}
-	if w.head {
+	if w.head || !bodyAllowed(w.status) {
 		w.written += int64(len(p))
 		return len(p), nil
+	}
+	if len(p) == 0 {
+		return 0, nil // nothing to send; as a chunk it would end the body
 	}
 	if !w.started {
 		if w.length < 0 && len(w.buf)+len(p) <= bufferLimit {
@@ -797,13 +832,19 @@ func (w *Response) Write(p []byte) (int, error) {
 			w.written += int64(len(p))
 			return len(p), nil
 		}
+		if w.length >= 0 && int64(len(w.buf)+len(p)) == w.length && len(w.buf) == 0 && w.length <= 64<<10 {
+			// The whole body of a known length: one write with the head.
+			w.writeHead(-1, p)
+			w.written += int64(len(p))
+			return len(p), w.err
+		}
 		w.chunked = w.length < 0 && !w.http10
 		if w.length < 0 && w.http10 {
 			w.closeConn = true // the end of the body is the end of the connection
 		}
 		buffered := w.buf
 		w.buf = w.buf[:0]
-		w.writeHead(-1)
+		w.writeHead(-1, nil)
 		if len(buffered) > 0 {
 			if err := w.send(buffered); err != nil {
 				return 0, err
@@ -837,10 +878,18 @@ func (w *Response) send(p []byte) error {
 	return err
 }
 
-// writeHead writes the status line and headers; with length >= 0 as the
-// Content-Length and the buffered body after them, in one write.
-func (w *Response) writeHead(length int64) {
+// bodyAllowed tells whether a response of status code may have a body.
+func bodyAllowed(code int) bool {
+	return code >= 200 && code != 204 && code != 304
+}
+
+// writeHead writes the status line and headers, with length >= 0 as the
+// Content-Length, and body after them in the same write.
+func (w *Response) writeHead(length int64, body []byte) {
 	w.started = true
+	if w.s().shutting.Load() {
+		w.closeConn = true // say so: the server closes after this response
+	}
 	o := append(w.out[:0], "HTTP/1.1 "...)
 	o = strconv.AppendInt(o, int64(w.status), 10)
 	o = append(o, ' ')
@@ -850,15 +899,14 @@ func (w *Response) writeHead(length int64) {
 	o = append(o, "\r\n"...)
 	o = append(o, w.header...)
 	switch {
+	case !bodyAllowed(w.status):
 	case w.length >= 0:
 		length = w.length
 		fallthrough
 	case length >= 0:
-		if w.status >= 200 && w.status != 204 && w.status != 304 {
-			o = append(o, "Content-Length: "...)
-			o = strconv.AppendInt(o, length, 10)
-			o = append(o, "\r\n"...)
-		}
+		o = append(o, "Content-Length: "...)
+		o = strconv.AppendInt(o, length, 10)
+		o = append(o, "\r\n"...)
 	case w.chunked:
 		o = append(o, "Transfer-Encoding: chunked\r\n"...)
 	}
@@ -868,8 +916,8 @@ func (w *Response) writeHead(length int64) {
 		o = append(o, "Connection: keep-alive\r\n"...)
 	}
 	o = append(o, "\r\n"...)
-	if length >= 0 && !w.head {
-		o = append(o, w.buf...)
+	if !w.head && bodyAllowed(w.status) {
+		o = append(o, body...)
 	}
 	w.out = o
 	if _, err := w.w.Write(o); err != nil {
@@ -882,13 +930,15 @@ func (w *Response) finish() {
 	switch {
 	case !w.started:
 		n := int64(len(w.buf))
-		if w.head {
+		if w.head && w.written == 0 {
 			n = -1 // the length is the handler's to tell, if it wants
+		} else if w.head {
+			n = w.written
 		}
 		if w.length >= 0 && w.length != n && !w.head {
 			w.closeConn = true // the handler promised a length it did not write
 		}
-		w.writeHead(n)
+		w.writeHead(n, w.buf)
 	case w.chunked:
 		if w.err == nil {
 			if _, err := w.w.Write([]byte("0\r\n\r\n")); err != nil {

@@ -53,8 +53,10 @@ func FuzzServer(f *testing.F) {
 		client, server := socketPair(t)
 		defer client.Close()
 		var bad string
+		var methods []string // of the requests handled, in order
 		s := &Server{
 			Handler: func(w *Response, r *Request) {
+				methods = append(methods, r.Method)
 				if !isToken([]byte(r.Method)) || (!strings.HasPrefix(r.Path, "/") && r.Path != "*") {
 					bad = r.Method + " " + r.Path
 				}
@@ -86,16 +88,23 @@ func FuzzServer(f *testing.F) {
 			t.Fatalf("handler got %q", bad)
 		}
 		br := bufio.NewReader(bytes.NewReader(out))
-		for {
+		for i := 0; ; {
 			if _, err := br.Peek(1); err == io.EOF {
 				break
 			}
-			resp, err := http.ReadResponse(br, nil)
+			req := &http.Request{Method: "GET"} // an error answers a request never handled
+			if i < len(methods) {
+				req.Method = methods[i]
+			}
+			resp, err := http.ReadResponse(br, req)
 			if err != nil {
 				t.Fatalf("malformed response: %v\nin:  %q\nout: %q", err, in, out)
 			}
 			if _, err := io.ReadAll(resp.Body); err != nil {
 				t.Fatalf("malformed response body: %v\nin:  %q\nout: %q", err, in, out)
+			}
+			if resp.StatusCode != 100 {
+				i++
 			}
 		}
 	})

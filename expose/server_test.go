@@ -263,7 +263,8 @@ func TestServerShutdown(t *testing.T) {
 	}
 	busy.SetReadDeadline(time.Now().Add(2 * time.Second))
 	out, _ := io.ReadAll(busy)
-	if !strings.HasSuffix(string(out), "done") { // whole, and the connection closed after it
+	// Whole, saying that the connection closes after it, and closed.
+	if !strings.HasSuffix(string(out), "done") || !strings.Contains(string(out), "Connection: close\r\n") {
 		t.Fatalf("in-flight request: %q", out)
 	}
 }
@@ -331,5 +332,83 @@ func TestScrapeAllocatesNothing(t *testing.T) {
 	scrape()
 	if n := testing.AllocsPerRun(100, scrape); n != 0 || failed != "" {
 		t.Fatalf("%v allocations per scrape, %s", n, failed)
+	}
+}
+
+// TestServerEdgeResponses: an empty write after a streamed body, a body
+// for a status that has none, Error after a Content-Type, a handler that
+// panics, Content-Length and chunked together.
+func TestServerEdgeResponses(t *testing.T) {
+	addr := testServer(t, func(w *Response, r *Request) {
+		switch r.Path {
+		case "/stream-then-empty":
+			w.Write(bytes.Repeat([]byte("x"), 3*bufferLimit))
+			w.Write(nil)
+		case "/204":
+			w.WriteHeader(204)
+			w.Write([]byte("dropped"))
+		case "/error":
+			w.SetHeader("Content-Type", "text/html")
+			w.SetHeader("Allow", "GET")
+			w.Error(405, "no")
+		case "/panic":
+			panic("handler bug")
+		default:
+			w.Write([]byte("ok"))
+		}
+	})
+	// Pipelined: a stray chunk terminator or body would corrupt the
+	// response to the next request.
+	for _, first := range []string{"/stream-then-empty", "/204"} {
+		out := exchange(t, addr, "GET "+first+" HTTP/1.1\r\n\r\nGET /next HTTP/1.1\r\nConnection: close\r\n\r\n")
+		br := bufio.NewReader(strings.NewReader(out))
+		for _, want := range []string{first, "/next"} {
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("after %s: %v in %q", first, err, out)
+			}
+			b, err := io.ReadAll(resp.Body)
+			if err != nil || (want == "/next" && string(b) != "ok") || (want == "/204" && len(b) != 0) {
+				t.Fatalf("%s: %q, %v", want, b, err)
+			}
+		}
+		if rest, _ := io.ReadAll(br); len(rest) != 0 {
+			t.Fatalf("after %s: stray bytes %q", first, rest)
+		}
+	}
+	out := exchange(t, addr, "GET /error HTTP/1.1\r\nConnection: close\r\n\r\n")
+	if strings.Count(out, "Content-Type:") != 1 || !strings.Contains(out, "Allow: GET\r\n") {
+		t.Fatalf("%q", out)
+	}
+	if out := exchange(t, addr, "GET /panic HTTP/1.1\r\n\r\n"); out != "" {
+		t.Fatalf("a panicking handler answered %q", out)
+	}
+	if out := exchange(t, addr, "GET /after-panic HTTP/1.1\r\nConnection: close\r\n\r\n"); !strings.HasSuffix(out, "ok") {
+		t.Fatalf("the server stopped after a handler panicked: %q", out)
+	}
+	out = exchange(t, addr, "POST / HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n")
+	if !strings.Contains(out, "Connection: close") || strings.Count(out, "HTTP/1.1 200") != 1 {
+		t.Fatalf("Content-Length with chunked: %q", out)
+	}
+}
+
+// TestServerFirstByteTimeout: a connection that never sends a request is
+// closed after ReadHeaderTimeout, not the much longer IdleTimeout.
+func TestServerFirstByteTimeout(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Handler: echo, ReadHeaderTimeout: 200 * time.Millisecond, IdleTimeout: time.Hour}
+	go s.Serve(l)
+	defer s.Shutdown(context.Background())
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := c.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("silent connection: %d bytes, %v; want it closed", n, err)
 	}
 }

@@ -136,6 +136,13 @@ func AppendFloat(dst []byte, f float64) []byte {
 // HELP text (backslash, newline), as the format requires.
 func appendEscaped[T string | []byte](dst []byte, s T, quote bool) []byte {
 	i := 0
+	for ; i+8 <= len(s); i += 8 { // most values need no escape: 8 bytes a step
+		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		if hasSpecial(x) {
+			break
+		}
+	}
 	for i < len(s) && !special[s[i]] {
 		i++
 	}
@@ -156,6 +163,14 @@ func appendEscaped[T string | []byte](dst []byte, s T, quote bool) []byte {
 		}
 	}
 	return dst
+}
+
+// hasSpecial tells whether one of the 8 bytes in x is a backslash, a
+// newline or a double quote (the classic has-zero-byte test on x XOR each).
+func hasSpecial(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	a, b, c := x^('\\'*ones), x^('\n'*ones), x^('"'*ones)
+	return ((a-ones)&^a|(b-ones)&^b|(c-ones)&^c)&highs != 0
 }
 
 // special marks the bytes that an escape may be needed for.
