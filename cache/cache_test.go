@@ -40,9 +40,11 @@ func lbls(kv ...string) []Label {
 }
 
 // dump renders a snapshot in a compact, sorted, test-friendly text form.
-func dump(c *Cache) string {
-	var s Snapshot
-	c.Snapshot(&s)
+func dump(c *Cache) string { return dumpWith(c, new(Snapshot)) }
+
+// dumpWith is dump into the snapshot s, which may have been used before.
+func dumpWith(c *Cache, s *Snapshot) string {
+	c.Snapshot(s)
 	var b strings.Builder
 	for i := 0; i < s.Len(); i++ {
 		f := s.Family(i)
@@ -463,4 +465,31 @@ func TestConcurrentWritersAndScrapes(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestReusedSnapshotStaysSorted: a snapshot refilled scrape after scrape
+// keeps its sort order only while the cache's layout is unchanged; after
+// inserts, updates, expiry, evictions, type and help changes it must match
+// a fresh snapshot every time.
+func TestReusedSnapshotStaysSorted(t *testing.T) {
+	clk := newClock()
+	c := New(Options{Budget: 4 << 10, TTL: time.Minute, Now: clk.Now})
+	var reused Snapshot
+	for step := 0; step < 2000; step++ {
+		i := (step * 7919) % 97
+		name := fmt.Sprintf("m%d", i%5)
+		switch step % 11 {
+		case 0:
+			clk.Add(7 * time.Second) // some series expire now and then
+		case 1:
+			c.SetHelp([]byte(name), []byte(strings.Repeat("h", i%4)))
+		case 2:
+			c.SetType([]byte(name), []Type{Untyped, Gauge, Counter}[i%3])
+		default:
+			c.Set([]byte(name), lbls("i", fmt.Sprint(i), "pad", strings.Repeat("p", i%9)), float64(step))
+		}
+		if got, want := dumpWith(c, &reused), dump(c); got != want {
+			t.Fatalf("step %d: a reused snapshot differs from a fresh one:\n%s\nwant\n%s", step, got, want)
+		}
+	}
 }
