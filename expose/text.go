@@ -3,6 +3,7 @@
 package expose
 
 import (
+	"bytes"
 	"math"
 	"strconv"
 
@@ -35,6 +36,7 @@ func appendFamily(dst []byte, f *cache.Family, flush func([]byte) []byte) []byte
 	dst = append(dst, ' ')
 	dst = append(dst, f.Type.String()...)
 	dst = append(dst, '\n')
+	var memo labelMemo
 	for i := 0; i < f.Len(); i++ {
 		s, ok := f.Series(i)
 		if !ok {
@@ -48,19 +50,20 @@ func appendFamily(dst []byte, f *cache.Family, flush func([]byte) []byte) []byte
 			}
 			for j := 0; j < s.Buckets(); j++ {
 				bound, v := s.Bucket(j)
-				dst = appendSample(dst, name, suffix, s.Labels(), extra, bound, v)
+				dst = appendSample(dst, &memo, name, suffix, s.Labels(), extra, bound, v)
 			}
 			if v, ok := s.Sum(); ok {
-				dst = appendSample(dst, name, "_sum", s.Labels(), "", 0, v)
+				dst = appendSample(dst, &memo, name, "_sum", s.Labels(), "", 0, v)
 			}
 			if v, ok := s.Count(); ok {
-				dst = appendSample(dst, name, "_count", s.Labels(), "", 0, v)
+				dst = appendSample(dst, &memo, name, "_count", s.Labels(), "", 0, v)
 			}
 		default:
-			dst = appendSample(dst, name, "", s.Labels(), "", 0, s.Value())
+			dst = appendSample(dst, &memo, name, "", s.Labels(), "", 0, s.Value())
 		}
 		if flush != nil && len(dst) >= chunkSize {
 			dst = flush(dst)
+			memo.n = 0 // its text was in what flush took
 		}
 	}
 	return dst
@@ -68,13 +71,13 @@ func appendFamily(dst []byte, f *cache.Family, flush func([]byte) []byte) []byte
 
 // appendSample appends one sample line; extra, when not empty, is one more
 // label (le or quantile) whose value is the number bound.
-func appendSample(dst, name []byte, suffix string, labels []byte, extra string, bound, v float64) []byte {
+func appendSample(dst []byte, memo *labelMemo, name []byte, suffix string, labels []byte, extra string, bound, v float64) []byte {
 	dst = append(dst, name...)
 	dst = append(dst, suffix...)
 	if len(labels) > 0 || extra != "" {
 		dst = append(dst, '{')
 		start := len(dst)
-		dst = appendLabels(dst, labels)
+		dst = memo.appendLabels(dst, labels)
 		sep := len(dst) > start
 		if extra != "" {
 			if sep {
@@ -92,22 +95,54 @@ func appendSample(dst, name []byte, suffix string, labels []byte, extra string, 
 	return append(dst, '\n')
 }
 
+// labelMemo remembers how the last label set was rendered, label by
+// label. Series come sorted by their encoded labels, so the next one
+// mostly starts with the same labels (job, instance, ...), and a histogram
+// or summary repeats its own on every line: the rendering of that common
+// prefix is copied in one piece instead of being decoded and escaped
+// again. That is most of a scrape's work.
+type labelMemo struct {
+	enc     []byte // the last encoded label set
+	text    []byte // its rendering, in the output
+	n       int    // labels remembered: their ends are in encEnd, textEnd
+	encEnd  [maxMemo]int
+	textEnd [maxMemo]int
+}
+
+const maxMemo = 16
+
 // appendLabels appends an encoded label set as name="value" pairs.
-func appendLabels(dst, labels []byte) []byte {
-	for sep := false; ; sep = true {
-		n, val, rest, ok := cache.NextLabel(labels)
+func (m *labelMemo) appendLabels(dst, labels []byte) []byte {
+	start := len(dst)
+	k, off := 0, 0 // labels reused; their encoded length
+	for k < m.n && m.encEnd[k] <= len(labels) && bytes.Equal(labels[off:m.encEnd[k]], m.enc[off:m.encEnd[k]]) {
+		off = m.encEnd[k]
+		k++
+	}
+	if k > 0 {
+		dst = append(dst, m.text[:m.textEnd[k-1]]...)
+	}
+	for rest := labels[off:]; ; {
+		n, val, r, ok := cache.NextLabel(rest)
 		if !ok {
-			return dst
+			break
 		}
-		if sep {
+		if len(dst) > start {
 			dst = append(dst, ',')
 		}
 		dst = append(dst, n...)
 		dst = append(dst, '=', '"')
 		dst = appendEscaped(dst, val, true)
 		dst = append(dst, '"')
-		labels = rest
+		off += len(rest) - len(r)
+		rest = r
+		if k < maxMemo {
+			m.encEnd[k], m.textEnd[k] = off, len(dst)-start
+			k++
+		}
 	}
+	m.n, m.enc, m.text = k, labels, dst[start:]
+	return dst
 }
 
 // AppendFloat appends f as the text format writes numbers.
