@@ -353,7 +353,7 @@ func estimate(p []byte, scratch []float64) []float64 {
 // push and changes nothing.
 func (c *Cache) AggregatePush(group []Label, fams []PushFamily) error {
 	g := cleanGroup(group)
-	c.mu.Lock()
+	c.lockWrite()
 	defer c.mu.Unlock()
 	now := c.tick()
 	gid := c.groupID(g)

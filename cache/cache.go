@@ -100,8 +100,17 @@ type Cache struct {
 	vpos    int
 	hole    int    // offset of the last removed record, -1 if none; see alloc
 	gen     uint64 // counts changes that move or remove records
+	writes  uint64 // counts the holds of the lock that may change anything
 	memo    resolveMemo
 	stats   Stats
+}
+
+// lockWrite takes the lock to change the cache. Every change happens under
+// one, so a snapshot taken at the same count of writes (and gen, which
+// expiry inside Snapshot moves) still holds the cache.
+func (c *Cache) lockWrite() {
+	c.mu.Lock()
+	c.writes++
 }
 
 type victim struct {
@@ -537,7 +546,7 @@ func (c *Cache) scanVictims(pin int) bool {
 // it, eviction takes expired items first, and the daemon calls it on a timer
 // so that an idle cache gives its memory back on time.
 func (c *Cache) Expire() {
-	c.mu.Lock()
+	c.lockWrite()
 	c.expire()
 	c.mu.Unlock()
 }
@@ -585,7 +594,7 @@ type Batch struct {
 
 // Begin locks the cache for a batch of updates.
 func (c *Cache) Begin() Batch {
-	c.mu.Lock()
+	c.lockWrite()
 	return Batch{c: c, now: c.tick()}
 }
 

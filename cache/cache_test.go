@@ -488,8 +488,16 @@ func TestReusedSnapshotStaysSorted(t *testing.T) {
 		default:
 			c.Set([]byte(name), lbls("i", fmt.Sprint(i), "pad", strings.Repeat("p", i%9)), float64(step))
 		}
-		if got, want := dumpWith(c, &reused), dump(c); got != want {
-			t.Fatalf("step %d: a reused snapshot differs from a fresh one:\n%s\nwant\n%s", step, got, want)
+		if step%11 > 2 {
+			dumpWith(c, &reused)
+			// Only a value changes, in place: no record moves.
+			c.Set([]byte(name), lbls("i", fmt.Sprint(i), "pad", strings.Repeat("p", i%9)), -float64(step))
+		}
+		want := dump(c)
+		for again := 0; again < 2; again++ { // the second time, nothing has changed
+			if got := dumpWith(c, &reused); got != want {
+				t.Fatalf("step %d (%d): a reused snapshot differs from a fresh one:\n%s\nwant\n%s", step, again, got, want)
+			}
 		}
 	}
 }

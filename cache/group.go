@@ -134,7 +134,7 @@ func pushKey(dst, name []byte, group, labels []Label, tmp []Label) ([]byte, []La
 // On success it sets the group's push_time_seconds.
 func (c *Cache) Push(group []Label, fams []PushFamily, mode PushMode) error {
 	g := cleanGroup(group)
-	c.mu.Lock()
+	c.lockWrite()
 	defer c.mu.Unlock()
 	now := c.tick()
 	nowSec := float64(c.now().UnixMilli()) / 1000
@@ -386,7 +386,7 @@ func (c *Cache) setGroupGauge(name, help string, g []Label, gid uint64, v float6
 // is set to now, and push_time_seconds is created as 0 if the group has none.
 func (c *Cache) PushFailed(group []Label) {
 	g := cleanGroup(group)
-	c.mu.Lock()
+	c.lockWrite()
 	defer c.mu.Unlock()
 	now := c.tick()
 	gid := c.groupID(g)
@@ -397,7 +397,7 @@ func (c *Cache) PushFailed(group []Label) {
 // DeleteGroup removes every series of the group.
 func (c *Cache) DeleteGroup(group []Label) {
 	g := cleanGroup(group)
-	c.mu.Lock()
+	c.lockWrite()
 	defer c.mu.Unlock()
 	gid := c.groupID(g)
 	for off := 0; off < c.end; off += c.size(off) {

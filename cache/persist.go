@@ -158,7 +158,7 @@ func (c *Cache) load(data []byte, checksum bool) (int, error) {
 		return bad("trailing bytes")
 	}
 
-	c.mu.Lock()
+	c.lockWrite()
 	defer c.mu.Unlock()
 	now := c.tick()
 	elapsed := max(c.now().UnixMilli()-saved, 0)

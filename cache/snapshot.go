@@ -20,8 +20,9 @@ type Snapshot struct {
 	// The cache and its layout generation that items and fams were sorted
 	// for: while no record has moved, come or gone, the order holds and
 	// the next scrape skips the sort, most of a snapshot's cost.
-	from *Cache
-	gen  uint64
+	from   *Cache
+	gen    uint64
+	writes uint64 // the cache's writes when s was filled
 }
 
 // Family is one metric family of a snapshot with at least one series.
@@ -45,12 +46,19 @@ type Series struct {
 func (c *Cache) Snapshot(s *Snapshot) {
 	c.mu.Lock()
 	c.expire()
-	gen := c.gen
+	gen, writes := c.gen, c.writes
+	if s.from == c && s.gen == gen && s.writes == writes && len(s.buf) == c.end {
+		// Nothing has changed since s was filled (a scrape of an idle
+		// cache, or a second Prometheus right after the first): it still
+		// holds the cache.
+		c.mu.Unlock()
+		return
+	}
 	s.buf = append(s.buf[:0], c.arena[:c.end]...)
 	c.mu.Unlock()
 
 	sorted := s.from == c && s.gen == gen
-	s.from, s.gen = c, gen
+	s.from, s.gen, s.writes = c, gen, writes
 	if !sorted {
 		s.items, s.fams = s.items[:0], s.fams[:0]
 	}

@@ -198,7 +198,8 @@ func request(t *testing.T, addr, method, path string) (int, http.Header, []byte)
 // go test -run '^$' -bench Scrape -benchtime 2s -count 6 -cpu 2 -benchmem ./expose/
 
 // BenchmarkScrape renders the exposition of n series of about 80 bytes: the
-// snapshot under the lock and the text after it, as one scrape does.
+// snapshot under the lock and the text after it, as one scrape does after
+// one series was updated.
 func BenchmarkScrape(b *testing.B) {
 	for _, n := range []int{100, 10000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
@@ -218,7 +219,17 @@ func BenchmarkScrape(b *testing.B) {
 			var snap cache.Snapshot
 			var buf []byte
 			b.ReportAllocs()
+			first := []cache.Label{
+				{Name: []byte("instance"), Value: []byte("router-01.lan")},
+				{Name: []byte("job"), Value: []byte("pushgateway")},
+				{Name: []byte("path"), Value: []byte("/x/00000")},
+			}
+			v := 0.0
 			for b.Loop() {
+				// A push between two scrapes, as in life: the snapshot
+				// copies the cache again (an unchanged cache is not).
+				v++
+				c.Set([]byte("edge_device_metric"), first, v)
 				buf = h.AppendMetrics(buf[:0], &snap)
 				if snap.Family(0).Len() != n {
 					b.Fatal("lost series")
