@@ -80,7 +80,7 @@ func run() int {
 	flag.IntVar(&c.floodRate, "flood-rate", 20000, "never-seen series per second over all flood connections; 0 is as fast as the daemon reads")
 	flag.IntVar(&c.idle, "idle", 2000, "idle connections to hold (more than -max-connections, so that the limit bites)")
 	flag.IntVar(&c.loris, "loris", 50, "raw-stream clients that write one byte per second")
-	flag.IntVar(&c.fatLoris, "fat-loris", 0, "raw-stream clients that first send a partial line just under --ingest.max-line-length (64KiB), then one byte per second")
+	flag.IntVar(&c.fatLoris, "fat-loris", 0, "raw-stream clients that first send 63 KiB of a line (past the default --ingest.max-line-length of 16KiB: skipped as too long), then one byte per second")
 	flag.BoolVar(&c.endless, "endless", true, "run the endless-line client")
 	flag.IntVar(&c.huge, "huge", 1, "HTTP clients on the socket that push bodies over --ingest.max-body-size, one after another")
 	flag.IntVar(&c.slowHeaders, "slow-headers", 4, "HTTP clients on the socket that send their headers one byte per second")

@@ -70,7 +70,7 @@ func printReport(w io.Writer, c *config, r *result) {
 	fmt.Fprintln(w, "| | |")
 	fmt.Fprintln(w, "|---|---|")
 	row("duration", "%s", secs(r.took))
-	row("daemon flags", "`%s` (the rest default: --cache.ttl=1m, --ingest.max-line-length=64KiB, --web.max-requests-in-flight=8)", strings.Join(shown, " "))
+	row("daemon flags", "`%s` (the rest default: --cache.ttl=1m, --ingest.max-line-length=16KiB, --web.max-requests-in-flight=8)", strings.Join(shown, " "))
 	row("RSS before the storm (idle)", "%s", mib(r.pre.rssKB))
 	row("**peak RSS (VmHWM)**", "**%s**", mib(hwm))
 	row("RSS at 2 s", "%s", mib(at2.rssKB))
