@@ -105,9 +105,9 @@ type Cache struct {
 	stats   Stats
 }
 
-// lockWrite takes the lock to change the cache. Every change happens under
-// one, so a snapshot taken at the same count of writes (and gen, which
-// expiry inside Snapshot moves) still holds the cache.
+// lockWrite takes the lock to change the cache. Every change that a scrape
+// shows happens under one, or moves gen (expiry's removals), so a snapshot
+// taken at the same count of writes and gen still holds the cache.
 func (c *Cache) lockWrite() {
 	c.mu.Lock()
 	c.writes++
@@ -546,7 +546,9 @@ func (c *Cache) scanVictims(pin int) bool {
 // it, eviction takes expired items first, and the daemon calls it on a timer
 // so that an idle cache gives its memory back on time.
 func (c *Cache) Expire() {
-	c.lockWrite()
+	// Not lockWrite: what expiry changes that a scrape shows is removals,
+	// which move gen; a snapshot stays reusable across the daemon's timer.
+	c.mu.Lock()
 	c.expire()
 	c.mu.Unlock()
 }

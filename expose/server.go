@@ -282,9 +282,11 @@ func (s *Server) ServeConn(nc net.Conn, prefix []byte) {
 		nc.SetReadDeadline(now.Add(idle))
 		nc.SetWriteDeadline(now.Add(write))
 		s.Handler(&c.resp, &c.req)
-		if c.body.expect {
+		if c.body.expect || (!c.body.eof && (c.body.chunked || c.body.remain > drainLimit)) {
 			// The client waits for a 100 Continue that never came, and may
-			// send the body or not: the connection cannot be reused.
+			// send the body or not; or more of the body is left than is
+			// worth skipping: the connection cannot be reused, and the
+			// response says so.
 			c.resp.closeConn = true
 		}
 		c.resp.finish()

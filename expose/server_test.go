@@ -211,6 +211,11 @@ func TestServerUnreadBody(t *testing.T) {
 	if strings.Contains(out, "100 Continue") || !strings.Contains(out, "Connection: close") {
 		t.Fatalf("%q", out)
 	}
+	// More left unread than is worth skipping: the response says close.
+	out = exchange(t, addr, fmt.Sprintf("PUT /a HTTP/1.1\r\nContent-Length: %d\r\n\r\nabc", 2*drainLimit))
+	if !strings.Contains(out, "Connection: close") {
+		t.Fatalf("%q", out)
+	}
 }
 
 // TestServerShutdown: idle keep-alive connections are closed at once, a

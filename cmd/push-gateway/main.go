@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -347,16 +348,22 @@ func serve(ctx context.Context, cli *CLI, logger *slog.Logger) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
 	defer cancel()
-	// HTTP first: an idle keep-alive connection on the socket would hold
-	// the push socket's shutdown. A request still being read after a second
+	// All three at once: the push socket stops accepting while the HTTP
+	// servers close their idle connections (an idle keep-alive connection
+	// on the socket would otherwise hold the push socket's shutdown) and
+	// finish the requests being served. One still being read after a second
 	// is not going to finish in time.
 	hctx, hcancel := context.WithTimeout(sctx, time.Second)
-	web.Shutdown(hctx)
-	sockHTTP.Shutdown(hctx)
-	hcancel()
+	var wg sync.WaitGroup
+	for _, s := range []*expose.Server{web, sockHTTP} {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.Shutdown(hctx) }()
+	}
 	if err := ing.Shutdown(sctx); err != nil {
 		logger.Warn("push socket did not close cleanly", "err", err)
 	}
+	wg.Wait()
+	hcancel()
 	sock.Close() // removes the socket file
 	if f := cli.Cache.SnapshotFile; f != "" {
 		if err := c.SaveFile(f); err != nil {
