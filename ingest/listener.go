@@ -91,11 +91,13 @@ type Server struct {
 	stats Stats // first: see Stats
 	o     Options
 
-	mu      sync.Mutex
-	conns   map[net.Conn]struct{}
-	closing bool
-	wg      sync.WaitGroup
-	ln      net.Listener
+	mu       sync.Mutex
+	conns    map[net.Conn]struct{}
+	closing  bool
+	drain    time.Time     // the read deadline of every connection once closing
+	accepted chan struct{} // closed when Serve has stopped accepting
+	wg       sync.WaitGroup
+	ln       net.Listener
 }
 
 // NewServer returns a Server; call Serve to start it.
@@ -115,7 +117,7 @@ func NewServer(o Options) *Server {
 	if o.HTTP == nil {
 		o.HTTP = notImplemented{}
 	}
-	s := &Server{o: o, conns: make(map[net.Conn]struct{})}
+	s := &Server{o: o, conns: make(map[net.Conn]struct{}), accepted: make(chan struct{})}
 	s.stats.Rejected = make(map[string]*atomic.Uint64, len(Reasons))
 	for _, r := range Reasons {
 		s.stats.Rejected[r] = new(atomic.Uint64)
@@ -140,12 +142,13 @@ func (s *Server) Stats() *Stats { return &s.stats }
 // Shutdown, or the error that stopped it accepting.
 func (s *Server) Serve(l net.Listener) error {
 	s.mu.Lock()
-	s.ln = l
-	closing := s.closing
-	s.mu.Unlock()
-	if closing {
+	if s.ln != nil || s.closing {
+		s.mu.Unlock()
 		return nil
 	}
+	s.ln = l
+	s.mu.Unlock()
+	defer close(s.accepted)
 	for {
 		c, err := l.Accept()
 		if err != nil {
@@ -153,6 +156,9 @@ func (s *Server) Serve(l net.Listener) error {
 			closing := s.closing
 			s.mu.Unlock()
 			if closing || errors.Is(err, net.ErrClosed) {
+				// At Shutdown, the connections queued on the socket
+				// have been taken (see Shutdown); now it closes.
+				l.Close()
 				return nil
 			}
 			var ne net.Error
@@ -175,11 +181,7 @@ func (s *Server) Serve(l net.Listener) error {
 			continue
 		}
 		s.stats.Connections.Inc()
-		if !s.track(c) {
-			c.Close()
-			s.stats.Connections.Dec()
-			return nil
-		}
+		s.track(c)
 		s.wg.Add(1)
 		go s.serveConn(c)
 	}
@@ -199,14 +201,16 @@ func (s *Server) peerAllowed(c net.Conn) bool {
 	return false
 }
 
-func (s *Server) track(c net.Conn) bool {
+// track registers c, accepted by Serve. During Shutdown it gets the drain
+// deadline at once: a connection still queued on the socket when the
+// signal came carries lines already received, and is served like the others.
+func (s *Server) track(c net.Conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
-		return false
+		c.SetReadDeadline(s.drain)
 	}
 	s.conns[c] = struct{}{}
-	return true
 }
 
 func (s *Server) untrack(c net.Conn) {
@@ -222,17 +226,33 @@ func (s *Server) untrack(c net.Conn) {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
-	if s.ln != nil {
-		s.ln.Close()
-	}
 	// Raw streams read on for a short drain window, so that lines already
 	// queued in the socket are applied, then stop at the deadline; see
 	// armDeadline.
-	drain := time.Now().Add(drainWindow)
+	s.drain = time.Now().Add(drainWindow)
+	ln := s.ln
+	if ln != nil {
+		// Connections that a client opened and wrote to but that were not
+		// accepted yet hold lines received too: Serve accepts until the
+		// queue is empty for backlogWindow, then closes the listener.
+		// Without deadlines, the listener closes now.
+		dl, ok := ln.(interface{ SetDeadline(time.Time) error })
+		if !ok || dl.SetDeadline(time.Now().Add(backlogWindow)) != nil {
+			ln.Close()
+		}
+	}
 	for c := range s.conns {
-		c.SetReadDeadline(drain)
+		c.SetReadDeadline(s.drain)
 	}
 	s.mu.Unlock()
+	if ln != nil {
+		select {
+		case <-s.accepted:
+		case <-ctx.Done():
+			ln.Close()
+			<-s.accepted
+		}
+	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
@@ -284,6 +304,10 @@ func (s *Server) serveConn(c net.Conn) {
 
 // drainWindow is how long connections read on after Shutdown.
 const drainWindow = 200 * time.Millisecond
+
+// backlogWindow is how long Shutdown keeps accepting the connections queued
+// on the socket: they are there already, so a few milliseconds take them.
+const backlogWindow = 50 * time.Millisecond
 
 // armDeadline sets the idle deadline for the next read, unless the server is
 // shutting down: then the drain deadline that Shutdown set under the same

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -177,5 +178,85 @@ func TestAllowedUIDs(t *testing.T) {
 	push(t, path2, "allowed 1\n")
 	if got := values(c2); got != "allowed 1\n" {
 		t.Fatalf("allowed peer: %q", got)
+	}
+}
+
+// gatedListener holds Accept until Shutdown sets the listener's deadline:
+// a connection that a client opened and wrote to stays queued on the
+// socket, unaccepted, when the shutdown begins.
+type gatedListener struct {
+	*net.UnixListener
+	gate chan struct{}
+	once sync.Once
+}
+
+func (l *gatedListener) Accept() (net.Conn, error) {
+	<-l.gate
+	return l.UnixListener.Accept()
+}
+
+func (l *gatedListener) SetDeadline(t time.Time) error {
+	err := l.UnixListener.SetDeadline(t)
+	l.once.Do(func() { close(l.gate) })
+	return err
+}
+
+func (l *gatedListener) Close() error {
+	l.once.Do(func() { close(l.gate) })
+	return l.UnixListener.Close()
+}
+
+// TestShutdownTakesQueuedConnections: lines written on a connection that
+// was still queued on the socket when Shutdown began are applied; the
+// listener is closed after.
+func TestShutdownTakesQueuedConnections(t *testing.T) {
+	c := cache.New(cache.Options{Budget: 64 << 10})
+	path := filepath.Join(t.TempDir(), "p.sock")
+	l, err := Listen(path, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gl := &gatedListener{UnixListener: l.(*net.UnixListener), gate: make(chan struct{})}
+	s := NewServer(Options{Cache: c})
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(gl) }()
+	client, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	var b strings.Builder
+	for i := 0; i < 1000; i++ {
+		b.WriteString("queued_" + strconv.Itoa(i) + " 1\n")
+	}
+	if _, err := client.Write([]byte(b.String())); err != nil {
+		t.Fatal(err)
+	}
+	// Serve must be waiting in Accept before Shutdown looks for its listener.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		s.mu.Lock()
+		started := s.ln != nil
+		s.mu.Unlock()
+		if started {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Serve did not start")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(values(c), "\n"); n != 1000 {
+		t.Fatalf("%d of the 1000 lines on the queued connection were applied", n)
+	}
+	if _, err := net.Dial("unix", path); err == nil {
+		t.Fatal("the socket still accepts connections after Shutdown")
 	}
 }
