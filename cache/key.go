@@ -34,6 +34,13 @@ func appendKey(dst, name []byte, labels []Label, skip []byte) (key, skipped []by
 		if len(l.Value) == 0 {
 			continue
 		}
+		if len(l.Name) < 0x80 && len(l.Value) < 0x80 { // one-byte lengths: nearly always
+			dst = append(dst, byte(len(l.Name)))
+			dst = append(dst, l.Name...)
+			dst = append(dst, byte(len(l.Value)))
+			dst = append(dst, l.Value...)
+			continue
+		}
 		dst = binary.AppendUvarint(dst, uint64(len(l.Name)))
 		dst = append(dst, l.Name...)
 		dst = binary.AppendUvarint(dst, uint64(len(l.Value)))
