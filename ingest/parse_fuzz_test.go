@@ -41,7 +41,9 @@ import (
 //  6. ReasonInvalidType for a type word that expfmt's strings.ToUpper makes
 //     known but we do not: "gauge_histogram" and "gaugehistogram" (not in
 //     format 0.0.4, no such cache.Type), and non-ASCII words that upper-case
-//     to a known one ("ſummary" is SUMMARY). We fold ASCII case only.
+//     to a known one ("ſummary" is SUMMARY). We fold ASCII case only. And a
+//     type word with backslashes in it, which expfmt reads as escapes and
+//     drops ("COU\NTER" is COUNTER): the type is a keyword, not a string.
 //
 // Not differences, as expfmt's own results show them: labels with an empty
 // value (dropped by Parse, ignored in expfmt's result when comparing); a
@@ -143,6 +145,9 @@ func deliberateTypeWord(line []byte) bool {
 		return true
 	case strings.ContainsFunc(word, func(r rune) bool { return r >= utf8.RuneSelf }):
 		_, known := dto.MetricType_value[up]
+		return known
+	case strings.Contains(word, `\`):
+		_, known := dto.MetricType_value[strings.ReplaceAll(up, `\`, "")]
 		return known
 	}
 	return false
