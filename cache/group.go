@@ -74,11 +74,8 @@ const (
 // values. It is never 0.
 func (c *Cache) groupID(group []Label) uint64 {
 	c.scratch = c.scratch[:0]
-	for _, l := range group {
-		c.scratch = binary.AppendUvarint(c.scratch, uint64(len(l.Name)))
-		c.scratch = append(c.scratch, l.Name...)
-		c.scratch = binary.AppendUvarint(c.scratch, uint64(len(l.Value)))
-		c.scratch = append(c.scratch, l.Value...)
+	for i := range group {
+		c.scratch = appendLabel(c.scratch, &group[i])
 	}
 	// FNV-1a, not maphash: the id is saved in snapshots, so it must be the
 	// same in the next process.

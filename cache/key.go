@@ -20,8 +20,7 @@ import (
 // whether it was there.
 func appendKey(dst, name []byte, labels []Label, skip []byte) (key, skipped []byte, found bool, err error) {
 	sortLabels(labels)
-	dst = binary.AppendUvarint(dst, uint64(len(name)))
-	dst = append(dst, name...)
+	dst = appendName(dst, name)
 	for i := range labels {
 		l := &labels[i]
 		if i > 0 && bytes.Equal(labels[i-1].Name, l.Name) {
@@ -34,17 +33,7 @@ func appendKey(dst, name []byte, labels []Label, skip []byte) (key, skipped []by
 		if len(l.Value) == 0 {
 			continue
 		}
-		if len(l.Name) < 0x80 && len(l.Value) < 0x80 { // one-byte lengths: nearly always
-			dst = append(dst, byte(len(l.Name)))
-			dst = append(dst, l.Name...)
-			dst = append(dst, byte(len(l.Value)))
-			dst = append(dst, l.Value...)
-			continue
-		}
-		dst = binary.AppendUvarint(dst, uint64(len(l.Name)))
-		dst = append(dst, l.Name...)
-		dst = binary.AppendUvarint(dst, uint64(len(l.Value)))
-		dst = append(dst, l.Value...)
+		dst = appendLabel(dst, l)
 	}
 	return dst, skipped, found, nil
 }
@@ -88,10 +77,23 @@ func uvarint(b []byte) (uint64, int) {
 	return binary.Uvarint(b)
 }
 
+// appendLen is binary.AppendUvarint with the one-byte case inline.
+func appendLen(dst []byte, n int) []byte {
+	if n < 0x80 {
+		return append(dst, byte(n))
+	}
+	return binary.AppendUvarint(dst, uint64(n))
+}
+
 // appendName appends the key of a bare name (no labels): the key of a family.
 func appendName(dst, name []byte) []byte {
-	dst = binary.AppendUvarint(dst, uint64(len(name)))
-	return append(dst, name...)
+	return append(appendLen(dst, len(name)), name...)
+}
+
+// appendLabel appends one label of a key, as nextLabel reads it back.
+func appendLabel(dst []byte, l *Label) []byte {
+	dst = append(appendLen(dst, len(l.Name)), l.Name...)
+	return append(appendLen(dst, len(l.Value)), l.Value...)
 }
 
 // compareKeys orders keys by metric name, then by their encoded labels: the

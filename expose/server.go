@@ -263,8 +263,6 @@ func (s *Server) ServeConn(nc net.Conn, prefix []byte) {
 		now := time.Now()
 		nc.SetReadDeadline(now.Add(head))
 		code, msg := c.readRequest()
-		c.resp.reset(c.req.Method == "HEAD", c.closeReq || (c.req.HTTP10 && !c.keep10))
-		c.resp.http10 = c.req.HTTP10
 		if code != 0 {
 			if code < 0 {
 				return // the client went away mid-head
@@ -273,12 +271,13 @@ func (s *Server) ServeConn(nc net.Conn, prefix []byte) {
 			nc.SetWriteDeadline(now.Add(write))
 			// With a body even to what looked like HEAD: the request is
 			// not understood, and the connection closes after it.
-			c.resp.reset(false, true)
+			c.resp.reset(false, true, c.req.HTTP10)
 			c.resp.Error(code, msg)
 			c.resp.finish()
 			c.linger()
 			return
 		}
+		c.resp.reset(c.req.Method == "HEAD", c.closeReq || (c.req.HTTP10 && !c.keep10), c.req.HTTP10)
 		nc.SetReadDeadline(now.Add(idle))
 		nc.SetWriteDeadline(now.Add(write))
 		s.Handler(&c.resp, &c.req)
@@ -749,9 +748,9 @@ const bufferLimit = 8 << 10
 // s is the response's server.
 func (w *Response) s() *Server { return w.c.s }
 
-func (w *Response) reset(head, closeConn bool) {
+func (w *Response) reset(head, closeConn, http10 bool) {
 	*w = Response{c: w.c, w: w.c.nc, header: w.header[:0], buf: w.buf[:0], out: w.out[:0], status: 200, length: -1,
-		head: head, closeConn: closeConn}
+		head: head, closeConn: closeConn, http10: http10}
 }
 
 // SetHeader adds a header line. Content-Length is taken as the body's
