@@ -42,10 +42,19 @@ func appendKey(dst, name []byte, labels []Label, skip []byte) (key, skipped []by
 // would allocate on the hot path.
 func sortLabels(ls []Label) {
 	for i := 1; i < len(ls); i++ {
-		for j := i; j > 0 && bytes.Compare(ls[j].Name, ls[j-1].Name) < 0; j-- {
+		for j := i; j > 0 && nameLess(ls[j].Name, ls[j-1].Name); j-- {
 			ls[j], ls[j-1] = ls[j-1], ls[j]
 		}
 	}
+}
+
+// nameLess orders label names. Names of one set nearly always differ in
+// their first byte, which settles it without a call to bytes.Compare.
+func nameLess(a, b []byte) bool {
+	if len(a) > 0 && len(b) > 0 && a[0] != b[0] {
+		return a[0] < b[0]
+	}
+	return bytes.Compare(a, b) < 0
 }
 
 // splitKey returns the metric name of key and the encoded labels after it.

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bytes"
+	"encoding/binary"
 	"slices"
 	"strconv"
 	"unicode/utf8"
@@ -336,6 +337,17 @@ func (p *Parser) endLabels(i int) (int, error) {
 // backslash the value is a slice of line and nothing is copied.
 func (p *Parser) labelValue(line []byte, i int) ([]byte, int, error) {
 	start := i
+	// Most values are plain ASCII: skip 8 bytes at a time while none is a
+	// '"', a backslash or a byte of a multi-byte rune (the has-zero-byte test on
+	// the word XOR each, as in expose's escaping).
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for ; i+8 <= len(line); i += 8 {
+		x := binary.LittleEndian.Uint64(line[i:])
+		a, b := x^('"'*ones), x^('\\'*ones)
+		if ((a-ones)&^a|(b-ones)&^b|x)&highs != 0 {
+			break
+		}
+	}
 	ascii := true
 	for ; i < len(line); i++ {
 		c := line[i]

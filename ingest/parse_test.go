@@ -474,3 +474,39 @@ func TestValidInt64MatchesStrconv(t *testing.T) {
 		}
 	}
 }
+
+// A label value is scanned 8 bytes at a time: a quote, a backslash or a
+// byte of a multi-byte rune at any place, before, in or after a word, must
+// still end the value, be unescaped or be checked as UTF-8.
+func TestLabelValueAtEveryOffset(t *testing.T) {
+	var p Parser
+	for n := range 20 {
+		for at := range n {
+			plain := strings.Repeat("a", n)
+			for _, tc := range []struct {
+				insert, want, reason string
+			}{
+				{`\"`, `"`, ""},
+				{`\\`, `\`, ""},
+				{`\n`, "\n", ""},
+				{"é", "é", ""},
+				{"\xff", "", ReasonInvalidUTF8},
+			} {
+				v := plain[:at] + tc.insert + plain[at:]
+				line := `m{l="` + v + `",z="b"} 1`
+				kind, err := p.Parse([]byte(line))
+				if tc.reason != "" {
+					var pe *ParseError
+					if !errors.As(err, &pe) || pe.Reason != tc.reason {
+						t.Errorf("%q: error %v, want reason %s", line, err, tc.reason)
+					}
+					continue
+				}
+				wantV := plain[:at] + tc.want + plain[at:]
+				if err != nil || kind != LineSample || len(p.Labels) != 2 || string(p.Labels[0].Value) != wantV || string(p.Labels[1].Value) != "b" {
+					t.Errorf("%q: kind %v err %v labels %q, want l=%q and z=b", line, kind, err, p.Labels, wantV)
+				}
+			}
+		}
+	}
+}
