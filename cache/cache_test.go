@@ -1,9 +1,12 @@
 package cache
 
 import (
+	"bytes"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -156,6 +159,70 @@ func TestTTL(t *testing.T) {
 	// Only the index is left; every record byte is given back.
 	if st.Bytes != 4*minIndex {
 		t.Fatalf("bytes = %d", st.Bytes)
+	}
+}
+
+// Expiry skips its pass over the cache until the oldest record can have
+// expired: at any moment a scrape must show exactly the series updated
+// within the TTL, including after a Load of records older than any.
+func TestExpiryMatchesModel(t *testing.T) {
+	clk := newClock()
+	const ttl = 10 * time.Second
+	c := New(Options{Budget: 64 << 10, TTL: ttl, Now: clk.Now})
+	updated := map[string]time.Time{} // the model: each series' last update
+	r := rand.New(rand.NewPCG(1, 2))
+	check := func(step int, what string) {
+		t.Helper()
+		var want []string
+		for k, at := range updated {
+			if clk.Now().Sub(at) < ttl {
+				want = append(want, k)
+			} else {
+				delete(updated, k)
+			}
+		}
+		sort.Strings(want)
+		var got []string
+		for _, line := range strings.Split(dump(c), "\n") {
+			if strings.HasPrefix(line, "  {i=") {
+				got = append(got, strings.TrimSuffix(strings.Fields(line)[0][len("{i="):], "}"))
+			}
+		}
+		sort.Strings(got)
+		if !slices.Equal(got, want) {
+			t.Fatalf("step %d (%s): series %v, want %v", step, what, got, want)
+		}
+	}
+	for step := range 3000 {
+		switch r.IntN(8) {
+		case 0:
+			clk.Add(time.Duration(r.IntN(4000)) * time.Millisecond)
+		case 1:
+			check(step, "scrape")
+		case 2:
+			c.Expire()
+		case 3:
+			if step%50 != 3 {
+				break
+			}
+			// A restart: the saved records come back with their ages, older
+			// than anything the new cache has seen.
+			var buf bytes.Buffer
+			if err := c.Save(&buf); err != nil {
+				t.Fatal(err)
+			}
+			clk.Add(time.Duration(r.IntN(3000)) * time.Millisecond)
+			c = New(Options{Budget: 64 << 10, TTL: ttl, Now: clk.Now})
+			c.Expire() // an empty cache's pass, before the records arrive
+			if _, err := c.Load(&buf); err != nil {
+				t.Fatal(err)
+			}
+			check(step, "after a load")
+		default:
+			k := fmt.Sprint(r.IntN(40))
+			mustSet(t, c, "m", 1, "i", k)
+			updated[k] = clk.Now()
+		}
 	}
 }
 

@@ -160,6 +160,7 @@ func (c *Cache) load(data []byte, checksum bool) (int, error) {
 
 	c.lockWrite()
 	defer c.mu.Unlock()
+	c.swept = false // the records loaded are older than what expire saw
 	now := c.tick()
 	elapsed := max(c.now().UnixMilli()-saved, 0)
 	loaded := 0
