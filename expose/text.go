@@ -147,22 +147,24 @@ func (m *labelMemo) appendLabels(dst, labels []byte) []byte {
 
 // AppendFloat appends f as the text format writes numbers.
 func AppendFloat(dst []byte, f float64) []byte {
+	// Counts and most gauges are whole: integer formatting is several times
+	// cheaper. 'g' would write 1e+06 where this writes 1000000; both are the
+	// same float to every parser. The conversion of NaN, an infinity or a
+	// value out of int64's range gives some integer on every platform, but
+	// never one that converts back to f within the range checked.
+	if i := int64(f); float64(i) == f && i > -1e15 && i < 1e15 && (i != 0 || !math.Signbit(f)) {
+		if uint64(i) < 10 {
+			return append(dst, byte('0'+i))
+		}
+		return strconv.AppendInt(dst, i, 10)
+	}
 	switch {
-	case f == 1:
-		return append(dst, '1')
-	case f == 0:
-		return append(dst, '0')
 	case math.IsInf(f, +1):
 		return append(dst, "+Inf"...)
 	case math.IsInf(f, -1):
 		return append(dst, "-Inf"...)
 	case math.IsNaN(f):
 		return append(dst, "NaN"...)
-	case f == math.Trunc(f) && math.Abs(f) < 1e15 && (f != 0 || !math.Signbit(f)):
-		// Counts and most gauges are whole: integer formatting is several
-		// times cheaper. 'g' would write 1e+06 where this writes 1000000;
-		// both are the same float to every parser.
-		return strconv.AppendInt(dst, int64(f), 10)
 	}
 	return strconv.AppendFloat(dst, f, 'g', -1, 64)
 }

@@ -3,7 +3,10 @@ package expose
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"math/rand/v2"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/push-gateway/push-gateway/cache"
@@ -46,6 +49,37 @@ func TestLabelMemo(t *testing.T) {
 		want := fresh.appendLabels(nil, enc)
 		if !bytes.Equal(out[start:], want) {
 			t.Fatalf("step %d: %q, want %q", i, out[start:], want)
+		}
+	}
+}
+
+// AppendFloat writes every float so that it parses back to the same bits (any
+// NaN as NaN), and whole numbers below 1e15 without an exponent.
+func TestAppendFloatRoundTrips(t *testing.T) {
+	vals := []float64{0, math.Copysign(0, -1), 1, -1, 9, 10, -10, 0.5, 1e15 - 1, 1e15, -1e15 + 1, -1e15,
+		1 << 53, 1<<63 - 1024, 1 << 63, -(1 << 63), 1e300, -1e-300, math.SmallestNonzeroFloat64,
+		math.MaxFloat64, math.Inf(1), math.Inf(-1), math.NaN(), 123456789.25, -0.1}
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 20000 {
+		vals = append(vals, math.Float64frombits(r.Uint64()), float64(r.Int64N(2e15)-1e15), float64(r.IntN(100)))
+	}
+	for _, f := range vals {
+		s := string(AppendFloat(nil, f))
+		g, err := strconv.ParseFloat(s, 64)
+		if err != nil && !math.IsInf(f, 0) {
+			t.Fatalf("AppendFloat(%v) = %q: %v", f, s, err)
+		}
+		if math.IsNaN(f) {
+			if s != "NaN" {
+				t.Fatalf("AppendFloat(NaN) = %q", s)
+			}
+			continue
+		}
+		if math.Float64bits(g) != math.Float64bits(f) {
+			t.Fatalf("AppendFloat(%v) = %q, which parses as %v", f, s, g)
+		}
+		if f == math.Trunc(f) && math.Abs(f) < 1e15 && strings.ContainsAny(s, "e.") {
+			t.Fatalf("AppendFloat(%v) = %q, want an integer", f, s)
 		}
 	}
 }
