@@ -564,7 +564,7 @@ func (c *Cache) expire() {
 	// passed there is nothing to remove, and a scrape of a large cache
 	// skips the pass over it (a few percent of its CPU, all of it under
 	// the lock that ingestion waits on).
-	if c.swept && int32(now-c.sweepAt) < 0 {
+	if d := c.sweepAt - now; c.swept && d-1 < sweepEvery { // 0 < d <= sweepEvery
 		return
 	}
 	var oldest uint32 // the largest age of what stays

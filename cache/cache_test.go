@@ -166,11 +166,20 @@ func TestTTL(t *testing.T) {
 // expired: at any moment a scrape must show exactly the series updated
 // within the TTL, including after a Load of records older than any.
 func TestExpiryMatchesModel(t *testing.T) {
+	for seed := range uint64(20) {
+		expiryMatchesModel(t, seed)
+	}
+}
+
+func expiryMatchesModel(t *testing.T, seed uint64) {
 	clk := newClock()
 	const ttl = 10 * time.Second
 	c := New(Options{Budget: 64 << 10, TTL: ttl, Now: clk.Now})
 	updated := map[string]time.Time{} // the model: each series' last update
-	r := rand.New(rand.NewPCG(1, 2))
+	r := rand.New(rand.NewPCG(seed, 2))
+	// The cache counts time in ticks of 10ms; a clock that moves by whole
+	// ticks makes the model exact.
+	advance := func(maxTicks int) { clk.Add(time.Duration(r.IntN(maxTicks)) * tickUnit) }
 	check := func(step int, what string) {
 		t.Helper()
 		var want []string
@@ -190,13 +199,13 @@ func TestExpiryMatchesModel(t *testing.T) {
 		}
 		sort.Strings(got)
 		if !slices.Equal(got, want) {
-			t.Fatalf("step %d (%s): series %v, want %v", step, what, got, want)
+			t.Fatalf("seed %d step %d (%s): series %v, want %v", seed, step, what, got, want)
 		}
 	}
-	for step := range 3000 {
+	for step := range 1000 {
 		switch r.IntN(8) {
 		case 0:
-			clk.Add(time.Duration(r.IntN(4000)) * time.Millisecond)
+			advance(400)
 		case 1:
 			check(step, "scrape")
 		case 2:
@@ -211,7 +220,7 @@ func TestExpiryMatchesModel(t *testing.T) {
 			if err := c.Save(&buf); err != nil {
 				t.Fatal(err)
 			}
-			clk.Add(time.Duration(r.IntN(3000)) * time.Millisecond)
+			advance(300)
 			c = New(Options{Budget: 64 << 10, TTL: ttl, Now: clk.Now})
 			c.Expire() // an empty cache's pass, before the records arrive
 			if _, err := c.Load(&buf); err != nil {
@@ -222,6 +231,21 @@ func TestExpiryMatchesModel(t *testing.T) {
 			k := fmt.Sprint(r.IntN(40))
 			mustSet(t, c, "m", 1, "i", k)
 			updated[k] = clk.Now()
+		}
+	}
+}
+
+// A cache that nobody scrapes or expires for longer than half the range of
+// its ticks (248 days) still expires what is due at the next scrape.
+func TestExpiryAfterLongSilence(t *testing.T) {
+	for _, days := range []int{200, 250, 400, 600} {
+		clk := newClock()
+		c := New(Options{TTL: 10 * time.Second, Now: clk.Now})
+		mustSet(t, c, "m", 1, "i", "1")
+		c.Expire()
+		clk.Add(time.Duration(days) * 24 * time.Hour)
+		if got := dump(c); got != "" {
+			t.Errorf("after %d days without a scrape: %q, want nothing", days, got)
 		}
 	}
 }
