@@ -2070,15 +2070,20 @@ func TestRandomStreamsKeepExpositionValid(t *testing.T) {
 	for err := range errc {
 		t.Fatalf("writer: %v", err)
 	}
-	eventually(t, 2*time.Second, "writers' connections closed", func() (bool, string) {
+	// Every line is applied or rejected, once. A connection not yet
+	// accepted is not counted open, so count lines rather than wait for
+	// no open connection.
+	eventually(t, 5*time.Second, "every line applied or rejected", func() (bool, string) {
 		e := d.scrape(t)
-		v, _ := e.value("push_gateway_ingest_connections")
-		return v == 0, e.body
+		n := e.mustValue(t, "push_gateway_ingest_lines_total")
+		for _, r := range e.rejected() {
+			n += r
+		}
+		return n == writers*perWriter, fmt.Sprintf("%v of %d lines counted:\n%s", n, writers*perWriter, e.body)
 	})
-	// The scrape that saw the last connection gone copied the cache before
-	// it read the self-metrics: the connection's last lines may have come
-	// in between. A connection is counted out only after its lines are
-	// applied, so the next scrape sees the final cache.
+	// The scrape that counted the last line copied the cache before it read
+	// the self-metrics, so the line may have come in between: judge the
+	// next one.
 	e := d.scrape(t)
 	if n := e.mustValue(t, "push_gateway_cache_series"); int(n) != e.sampleLines() {
 		t.Errorf("push_gateway_cache_series = %v, but %d sample lines are exposed:\n%s", n, e.sampleLines(), e.body)
