@@ -17,7 +17,6 @@ import (
 	"hash/maphash"
 	"math"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 )
@@ -911,7 +910,8 @@ func (c *Cache) setCompound(fam int, base []byte, labels []Label, v float64, suf
 		if !found {
 			return ErrMissingLabel
 		}
-		if b, err = strconv.ParseFloat(string(bound), 64); err != nil || math.IsNaN(b) {
+		var ok bool
+		if b, ok = ParseFloat(bound); !ok || math.IsNaN(b) {
 			return ErrBadLabelValue
 		}
 	}

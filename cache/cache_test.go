@@ -339,6 +339,13 @@ func TestHistogramIsOneItem(t *testing.T) {
 	if err := c.Set([]byte("h"), nil, 1); err != ErrTypeConflict {
 		t.Fatalf("bare histogram sample: %v", err)
 	}
+	// A bound is a number of the text format, as expfmt reads le: no hex
+	// floats, no underscores, no NaN.
+	for _, le := range []string{"0x1p0", "1_0", "NaN", "one", ""} {
+		if err := c.Set([]byte("h_bucket"), lbls("le", le, "a", "b"), 1); err != ErrBadLabelValue && !(le == "" && err == ErrMissingLabel) {
+			t.Fatalf("le=%q: %v, want ErrBadLabelValue", le, err)
+		}
+	}
 	// Fill the cache with other series: the histogram leaves whole.
 	for i := 0; strings.Contains(dump(c), "histogram"); i++ {
 		clk.Add(time.Second)

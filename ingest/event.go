@@ -354,7 +354,7 @@ func (p *jsonParser) num() (float64, error) {
 			return 0, jsonError("invalid number")
 		}
 	}
-	if v, ok := parseValue(p.s[start:p.i]); ok {
+	if v, ok := cache.ParseFloat(p.s[start:p.i]); ok {
 		return v, nil
 	}
 	v, err := strconv.ParseFloat(string(p.s[start:p.i]), 64)

@@ -492,8 +492,8 @@ func (b *familyBuilder) line(kind LineKind, p *Parser) error {
 				}
 				return fmt.Errorf("summary %s sample without quantile label", p.Name)
 			}
-			v, err := strconv.ParseFloat(string(bound), 64)
-			if err != nil || math.IsNaN(v) && f.f.Type == cache.Histogram {
+			v, ok := cache.ParseFloat(bound)
+			if !ok || math.IsNaN(v) && f.f.Type == cache.Histogram {
 				return fmt.Errorf("invalid bound %q in %s", bound, p.Name)
 			}
 			for _, bk := range m.Buckets {
