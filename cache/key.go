@@ -59,7 +59,7 @@ func nameLess(a, b []byte) bool {
 
 // splitKey returns the metric name of key and the encoded labels after it.
 func splitKey(key []byte) (name, labels []byte) {
-	n, w := binary.Uvarint(key)
+	n, w := uvarint(key)
 	return key[w : w+int(n)], key[w+int(n):]
 }
 

@@ -354,11 +354,10 @@ func (p *jsonParser) num() (float64, error) {
 			return 0, jsonError("invalid number")
 		}
 	}
-	if v, ok := cache.ParseFloat(p.s[start:p.i]); ok {
-		return v, nil
-	}
-	v, err := strconv.ParseFloat(string(p.s[start:p.i]), 64)
-	if err != nil {
+	// The grammar above leaves out everything ParseFloat refuses but a
+	// number out of float64's range.
+	v, ok := cache.ParseFloat(p.s[start:p.i])
+	if !ok {
 		return 0, jsonError("number out of range")
 	}
 	return v, nil
