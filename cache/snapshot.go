@@ -228,3 +228,12 @@ func (s Series) Bucket(i int) (bound, value float64) {
 	p := s.payload()[compoundFix+16*i:]
 	return getF(p), getF(p[8:])
 }
+
+// SnapshotBytes is about what Snapshot would hold of a copy of the cache
+// now: the arena in use and an index entry per series.
+func (c *Cache) SnapshotBytes() int {
+	c.mu.Lock()
+	n := c.end + 8*c.series
+	c.mu.Unlock()
+	return n
+}

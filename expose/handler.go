@@ -27,7 +27,21 @@ type Options struct {
 	// Unavailable and count in Refused. 0 means no bound.
 	MaxInFlight int
 	Refused     *atomic.Uint64
+	// ScrapeMemory bounds the bytes that the scrapes being served hold at
+	// once: each copies the cache and keeps two chunks of exposition. A
+	// scrape that would go over it gets 503 and counts in Refused, unless
+	// no other is being served: one scrape always goes ahead. 0 means
+	// DefaultScrapeMemory of the cache's budget.
+	ScrapeMemory int64
 }
+
+// DefaultScrapeMemory is Options.ScrapeMemory for a cache budget: two
+// copies of a full cache and their chunks.
+func DefaultScrapeMemory(budget int) int64 { return 2*int64(budget) + 4*scrapeOverhead }
+
+// scrapeOverhead is what a scrape holds besides its copy of the cache: the
+// chunk being rendered and the one being written.
+const scrapeOverhead = 2 * chunkSize
 
 // Handler serves the read-only endpoints: the telemetry path, /-/healthy,
 // /-/ready and the landing page at /. Anything but GET and HEAD is 405, an
@@ -36,6 +50,10 @@ type Handler struct {
 	o        Options
 	pool     sync.Pool     // of *scrape
 	inFlight chan struct{} // a token per scrape being served
+
+	mu      sync.Mutex
+	held    int64 // bytes reserved by the scrapes being served
+	holders int
 }
 
 type scrape struct {
@@ -57,6 +75,9 @@ func New(o Options) *Handler {
 	o.Self = self
 	if o.Refused == nil {
 		o.Refused = new(atomic.Uint64)
+	}
+	if o.ScrapeMemory <= 0 {
+		o.ScrapeMemory = DefaultScrapeMemory(o.Cache.Budget())
 	}
 	h := &Handler{o: o}
 	if o.MaxInFlight > 0 {
@@ -139,6 +160,13 @@ func (h *Handler) serveMetrics(w *Response, r *Request) {
 	if r.Method == "HEAD" {
 		return
 	}
+	need := int64(h.o.Cache.SnapshotBytes()) + scrapeOverhead
+	if !h.reserve(need) {
+		h.o.Refused.Inc()
+		w.Error(503, "too many scrapes at once for the scrape memory budget")
+		return
+	}
+	defer h.release(need)
 	s, _ := h.pool.Get().(*scrape)
 	if s == nil {
 		s = new(scrape)
@@ -169,4 +197,24 @@ func (h *Handler) landing() []byte {
 	}
 	b.WriteString("</body></html>\n")
 	return b.Bytes()
+}
+
+// reserve takes n bytes of the scrape memory budget, or tells that they
+// are not there. With no other scrape holding any, it always succeeds.
+func (h *Handler) reserve(n int64) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.holders > 0 && h.held+n > h.o.ScrapeMemory {
+		return false
+	}
+	h.held += n
+	h.holders++
+	return true
+}
+
+func (h *Handler) release(n int64) {
+	h.mu.Lock()
+	h.held -= n
+	h.holders--
+	h.mu.Unlock()
 }

@@ -35,15 +35,41 @@ type Server struct {
 	ReadHeaderTimeout time.Duration
 	IdleTimeout       time.Duration
 	WriteTimeout      time.Duration
-	Logger            *slog.Logger
+	// WriteStallTimeout bounds each write of a response: a client that
+	// reads nothing for this long loses the connection. MinWriteRate, in
+	// bytes per second, is the slowest a response may go on average after
+	// its first WriteStallTimeout. Together they cut a scrape that makes
+	// no progress within seconds, long before WriteTimeout, and free what
+	// it holds (a copy of the cache, a slot of --web.max-requests-in-flight).
+	// Zero means the default.
+	WriteStallTimeout time.Duration
+	MinWriteRate      int
+	// MaxConns bounds the connections that Serve keeps open; 0 means no
+	// bound. A connection over it closes the one idle the longest (an
+	// idle keep-alive connection, between requests); with none idle, the
+	// new one is closed. ServeConn's connections do not count.
+	MaxConns int
+	// Stats are the server's counters; nil keeps them to itself.
+	Stats  *ServerStats
+	Logger *slog.Logger
 
 	mu        sync.Mutex
 	closing   bool
 	shutting  atomic.Bool // closing, read without the lock by responses
 	listeners []net.Listener
-	conns     map[*conn]bool // true while waiting for a request
+	conns     map[*conn]struct{}
+	open      int // connections of Serve in conns, less those being closed to make room
 	wg        sync.WaitGroup
 	done      chan struct{} // closed when Shutdown begins
+}
+
+// ServerStats are a Server's counters, read by the self-metrics. The
+// 64-bit counters come first for 32-bit ARM and MIPS.
+type ServerStats struct {
+	Refused atomic.Uint64 // connections closed at accept: MaxConns open, none idle
+	Evicted atomic.Uint64 // idle connections closed to make room for a new one
+	Stalled atomic.Uint64 // responses cut: the client read too slowly
+	Conns   atomic.Int64  // connections open (Serve's)
 }
 
 // Defaults of Server's timeouts.
@@ -51,6 +77,8 @@ const (
 	DefaultReadHeaderTimeout = 10 * time.Second
 	DefaultIdleTimeout       = 2 * time.Minute
 	DefaultWriteTimeout      = 2 * time.Minute
+	DefaultWriteStallTimeout = 5 * time.Second
+	DefaultMinWriteRate      = 64 << 10
 )
 
 // ErrServerClosed is what Serve returns after Shutdown.
@@ -72,8 +100,11 @@ type Request struct {
 func (s *Server) init() {
 	s.mu.Lock()
 	if s.conns == nil {
-		s.conns = make(map[*conn]bool)
+		s.conns = make(map[*conn]struct{})
 		s.done = make(chan struct{})
+		if s.Stats == nil {
+			s.Stats = new(ServerStats)
+		}
 	}
 	s.mu.Unlock()
 }
@@ -104,8 +135,9 @@ func (s *Server) Serve(l net.Listener) error {
 	}
 	s.listeners = append(s.listeners, l)
 	s.mu.Unlock()
+	var backoff acceptBackoff
 	for {
-		c, err := l.Accept()
+		nc, err := l.Accept()
 		if err != nil {
 			select {
 			case <-s.done:
@@ -120,11 +152,50 @@ func (s *Server) Serve(l net.Listener) error {
 				return err
 			}
 			// EMFILE and the like: back off instead of spinning.
-			s.logger().Warn("cannot accept connection", "err", err)
-			time.Sleep(100 * time.Millisecond)
+			if !backoff.wait(err, s.logger(), s.done) {
+				return ErrServerClosed
+			}
 			continue
 		}
-		go s.ServeConn(c, nil)
+		backoff.reset(s.logger())
+		if c := s.newConn(nc, nil, true); c != nil {
+			go s.serve(c)
+		}
+	}
+}
+
+// acceptBackoff spaces out the tries after Accept fails (out of file
+// descriptors, mostly): from 5 ms, doubling, to a second; it logs once when
+// the failures start and once when they end, not at every try.
+type acceptBackoff struct {
+	delay    time.Duration
+	failures int
+}
+
+// wait sleeps before the next try, or until done is closed; it tells
+// whether to go on.
+func (b *acceptBackoff) wait(err error, log *slog.Logger, done <-chan struct{}) bool {
+	b.failures++
+	if b.delay == 0 {
+		b.delay = 5 * time.Millisecond
+		log.Warn("cannot accept connections, backing off until it works again", "err", err)
+	} else if b.delay *= 2; b.delay > time.Second {
+		b.delay = time.Second
+	}
+	t := time.NewTimer(b.delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-done:
+		return false
+	}
+}
+
+func (b *acceptBackoff) reset(log *slog.Logger) {
+	if b.failures > 0 {
+		log.Info("accepting connections again", "failed_accepts", b.failures)
+		*b = acceptBackoff{}
 	}
 }
 
@@ -149,8 +220,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, l := range s.listeners {
 		l.Close()
 	}
-	for c, idle := range s.conns {
-		if idle {
+	for c := range s.conns {
+		if !c.idleSince.IsZero() {
 			c.nc.SetReadDeadline(time.Unix(1, 0))
 		}
 	}
@@ -193,6 +264,12 @@ type conn struct {
 	lastPath string // the path of the last request, reused to not allocate
 	closeReq bool   // the request said "Connection: close"
 	keep10   bool   // an HTTP/1.0 request said "Connection: keep-alive"
+	// Under the server's lock: since when the connection has waited for a
+	// request (zero while one is served), whether Serve counts it in
+	// MaxConns, and whether it was closed to make room.
+	idleSince time.Time
+	counted   bool
+	evicted   bool
 }
 
 var connPool sync.Pool
@@ -216,7 +293,28 @@ func (p *prefixReader) Read(b []byte) (int, error) {
 // ServeConn serves the requests on nc, whose first bytes, already read,
 // are prefix, until the client or the server closes it; then it closes nc.
 func (s *Server) ServeConn(nc net.Conn, prefix []byte) {
+	if c := s.newConn(nc, prefix, false); c != nil {
+		s.serve(c)
+	}
+}
+
+// newConn registers nc, or closes it and returns nil when the server is
+// shutting down, or when counted (a connection of Serve) finds MaxConns
+// open and none of them idle.
+func (s *Server) newConn(nc net.Conn, prefix []byte, counted bool) *conn {
 	s.init()
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		nc.Close()
+		return nil
+	}
+	if counted && s.MaxConns > 0 && s.open >= s.MaxConns && !s.evictIdle() {
+		s.mu.Unlock()
+		s.Stats.Refused.Add(1)
+		nc.Close()
+		return nil
+	}
 	c, _ := connPool.Get().(*conn)
 	if c == nil {
 		c = &conn{br: bufio.NewReaderSize(nil, headLimit)}
@@ -226,18 +324,51 @@ func (s *Server) ServeConn(nc net.Conn, prefix []byte) {
 	c.s, c.nc = s, nc
 	c.in = prefixReader{prefix: prefix, r: nc}
 	c.br.Reset(&c.in)
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		nc.Close()
-		return
+	c.idleSince, c.counted, c.evicted = time.Time{}, counted, false
+	s.conns[c] = struct{}{}
+	if counted {
+		s.open++
+		s.Stats.Conns.Add(1)
 	}
-	s.conns[c] = false
 	s.wg.Add(1)
 	s.mu.Unlock()
+	return c
+}
+
+// evictIdle closes the counted connection that has waited for a request
+// the longest, to make room for a new one; it tells whether there was one.
+// The caller holds s.mu.
+func (s *Server) evictIdle() bool {
+	var victim *conn
+	for c := range s.conns {
+		if c.counted && !c.evicted && !c.idleSince.IsZero() && (victim == nil || c.idleSince.Before(victim.idleSince)) {
+			victim = c
+		}
+	}
+	if victim == nil {
+		return false
+	}
+	// Its goroutine, waiting for a request, wakes up to the closed
+	// connection and cleans up; the room is free now.
+	victim.evicted = true
+	s.open--
+	victim.nc.Close()
+	s.Stats.Evicted.Add(1)
+	return true
+}
+
+// serve serves c's requests until the client or the server closes it.
+func (s *Server) serve(c *conn) {
+	nc := c.nc
 	defer func() {
 		s.mu.Lock()
 		delete(s.conns, c)
+		if c.counted {
+			if !c.evicted {
+				s.open--
+			}
+			s.Stats.Conns.Add(-1)
+		}
 		s.mu.Unlock()
 		nc.Close()
 		if p := recover(); p != nil {
@@ -272,12 +403,14 @@ func (s *Server) ServeConn(nc net.Conn, prefix []byte) {
 			// With a body even to what looked like HEAD: the request is
 			// not understood, and the connection closes after it.
 			c.resp.reset(false, true, c.req.HTTP10)
+			c.resp.arm(now)
 			c.resp.Error(code, msg)
 			c.resp.finish()
 			c.linger()
 			return
 		}
 		c.resp.reset(c.req.Method == "HEAD", c.closeReq || (c.req.HTTP10 && !c.keep10), c.req.HTTP10)
+		c.resp.arm(now)
 		nc.SetReadDeadline(now.Add(idle))
 		nc.SetWriteDeadline(now.Add(write))
 		s.Handler(&c.resp, &c.req)
@@ -334,14 +467,15 @@ func (c *conn) idle(timeout time.Duration) bool {
 	if c.s.closing {
 		return false
 	}
-	c.s.conns[c] = true
-	c.nc.SetReadDeadline(time.Now().Add(timeout))
+	now := time.Now()
+	c.idleSince = now
+	c.nc.SetReadDeadline(now.Add(timeout))
 	return true
 }
 
 func (c *conn) active() {
 	c.s.mu.Lock()
-	c.s.conns[c] = false
+	c.idleSince = time.Time{}
 	c.s.mu.Unlock()
 }
 
@@ -740,6 +874,14 @@ type Response struct {
 	http10    bool
 	closeConn bool
 	err       error
+	// The deadlines of each write (see Server.WriteStallTimeout): armed
+	// when the response writes to its connection.
+	armed bool
+	begin time.Time // when the request was read
+	end   time.Time // begin + WriteTimeout
+	stall time.Duration
+	rate  float64 // bytes per second
+	sent  int64   // bytes written, head and framing included
 }
 
 // bufferLimit is the largest body sent with a computed Content-Length.
@@ -752,6 +894,49 @@ func (w *Response) reset(head, closeConn, http10 bool) {
 	*w = Response{c: w.c, w: w.c.nc, header: w.header[:0], buf: w.buf[:0], out: w.out[:0], status: 200, length: -1,
 		head: head, closeConn: closeConn, http10: http10}
 }
+
+// arm gives each write of the response its deadline, counted from now.
+func (w *Response) arm(now time.Time) {
+	s := w.s()
+	_, _, write := s.timeouts()
+	w.stall, w.rate = s.WriteStallTimeout, float64(s.MinWriteRate)
+	if w.stall <= 0 {
+		w.stall = DefaultWriteStallTimeout
+	}
+	if w.rate <= 0 {
+		w.rate = DefaultMinWriteRate
+	}
+	w.armed, w.begin, w.end = true, now, now.Add(write)
+}
+
+// write sends p on the connection. Each write must end within the stall
+// timeout, and the response as a whole keep to the minimum rate after its
+// first stall timeout, or the connection is cut: a client that does not
+// read cannot hold a scrape's memory and slot for minutes.
+func (w *Response) write(p []byte) error {
+	if w.armed {
+		d := time.Now().Add(w.stall)
+		if r := w.begin.Add(w.stall + time.Duration(float64(w.sent+int64(len(p)))/w.rate*float64(time.Second))); r.Before(d) {
+			d = r
+		}
+		if w.end.Before(d) {
+			d = w.end
+		}
+		w.c.nc.SetWriteDeadline(d)
+	}
+	n, err := w.w.Write(p)
+	w.sent += int64(n)
+	if err != nil {
+		w.err = err
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			w.s().Stats.Stalled.Add(1)
+		}
+	}
+	return err
+}
+
+var lastChunk = []byte("0\r\n\r\n")
 
 // SetHeader adds a header line. Content-Length is taken as the body's
 // length; "Connection: close" closes the connection after the response.
@@ -872,11 +1057,7 @@ func (w *Response) send(p []byte) error {
 		w.out = append(w.out, "\r\n"...)
 		p = w.out
 	}
-	_, err := w.w.Write(p)
-	if err != nil {
-		w.err = err
-	}
-	return err
+	return w.write(p)
 }
 
 // bodyAllowed tells whether a response of status code may have a body.
@@ -921,9 +1102,7 @@ func (w *Response) writeHead(length int64, body []byte) {
 		o = append(o, body...)
 	}
 	w.out = o
-	if _, err := w.w.Write(o); err != nil {
-		w.err = err
-	}
+	w.write(o)
 }
 
 // finish completes the response once the handler has returned.
@@ -942,9 +1121,7 @@ func (w *Response) finish() {
 		w.writeHead(n, w.buf)
 	case w.chunked:
 		if w.err == nil {
-			if _, err := w.w.Write([]byte("0\r\n\r\n")); err != nil {
-				w.err = err
-			}
+			w.write(lastChunk)
 		}
 	case w.length >= 0 && w.written != w.length:
 		w.closeConn = true

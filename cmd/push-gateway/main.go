@@ -87,6 +87,8 @@ type CLI struct {
 		TelemetryPath          string `default:"/metrics" help:"Path that serves the cached metrics."`
 		DisableExporterMetrics bool   `help:"Leave the push_gateway_* self-metrics out of the exposition."`
 		MaxRequestsInFlight    int    `default:"8" help:"Scrapes served at once; more get 503 and are counted."`
+		MaxConnections         int    `default:"64" help:"TCP connections kept open at once; a new one over it closes the one idle the longest, or is closed itself when none is idle, and is counted."`
+		ScrapeMemory           Size   `default:"0" help:"Bytes that the scrapes being served may hold at once (each copies the cache); over it a scrape gets 503, but one always goes ahead. 0 means 2 x --cache.size + 256KiB."`
 	} `embed:"" prefix:"web." group:"Web (Prometheus scrapes here)"`
 	Cache struct {
 		TTL              time.Duration `name:"ttl" default:"1m" help:"A series disappears this long after its last update (Go duration; 0 keeps series until the budget needs their room)."`
@@ -122,6 +124,8 @@ func (c *CLI) Validate() error {
 		return fmt.Errorf("--ingest.max-line-length: %d bytes is below the minimum of 256", c.Ingest.MaxLineLength)
 	case c.Web.MaxRequestsInFlight < 1:
 		return fmt.Errorf("--web.max-requests-in-flight: %d is below 1", c.Web.MaxRequestsInFlight)
+	case c.Web.MaxConnections < 1:
+		return fmt.Errorf("--web.max-connections: %d is below 1", c.Web.MaxConnections)
 	case !strings.HasPrefix(c.Web.TelemetryPath, "/"):
 		return fmt.Errorf("--web.telemetry-path: %q does not start with /", c.Web.TelemetryPath)
 	case c.Web.TelemetryPath == "/" || strings.HasPrefix(c.Web.TelemetryPath, "/-/"):
@@ -258,7 +262,8 @@ func serve(ctx context.Context, cli *CLI, logger *slog.Logger) error {
 	// The socket's HTTP side: the Pushgateway API, and reads answered by the
 	// same handler as on TCP.
 	push := &ingest.PushHandler{Cache: c, MaxBodySize: int64(cli.Ingest.MaxBodySize), Stats: new(ingest.PushStats)}
-	sockHTTP := &expose.Server{IdleTimeout: cli.Ingest.IdleTimeout, Logger: logger.With("component", "ingest")}
+	sockHTTP := &expose.Server{IdleTimeout: cli.Ingest.IdleTimeout, Logger: logger.With("component", "ingest"), Stats: new(expose.ServerStats)}
+	web := &expose.Server{MaxConns: cli.Web.MaxConnections, Logger: logger.With("component", "web"), Stats: new(expose.ServerStats)}
 	ing := ingest.NewServer(ingest.Options{
 		Cache:          c,
 		Logger:         logger.With("component", "ingest"),
@@ -271,7 +276,7 @@ func serve(ctx context.Context, cli *CLI, logger *slog.Logger) error {
 	var self []expose.SelfFamily
 	var webRefused atomic.Uint64
 	if !cli.Web.DisableExporterMetrics {
-		self = selfMetrics(c, ing.Stats(), push.Stats, &webRefused)
+		self = selfMetrics(c, ing.Stats(), push.Stats, &webRefused, web.Stats, sockHTTP.Stats)
 	}
 	h := expose.New(expose.Options{
 		Cache:         c,
@@ -280,6 +285,7 @@ func serve(ctx context.Context, cli *CLI, logger *slog.Logger) error {
 		Version:       version.Info(),
 		MaxInFlight:   cli.Web.MaxRequestsInFlight,
 		Refused:       &webRefused,
+		ScrapeMemory:  int64(cli.Web.ScrapeMemory),
 	})
 	sockHTTP.Handler = func(w *expose.Response, r *expose.Request) {
 		if r.Method == "GET" || r.Method == "HEAD" {
@@ -300,7 +306,7 @@ func serve(ctx context.Context, cli *CLI, logger *slog.Logger) error {
 		}
 		w.WriteHeader(res.Code)
 	}
-	web := &expose.Server{Handler: h.Serve, Logger: logger.With("component", "web")}
+	web.Handler = h.Serve
 
 	logger.Info("starting "+name, "version", version.Info(), "build_context", version.BuildContext(),
 		"socket", sock.Addr().String(), "address", tcp.Addr().String())

@@ -10,7 +10,7 @@ import (
 
 // selfMetrics returns the daemon's own metric families, named as
 // ../shared/PRODUCT.md fixes them.
-func selfMetrics(c *cache.Cache, in *ingest.Stats, pushes *ingest.PushStats, webRefused *atomic.Uint64) []expose.SelfFamily {
+func selfMetrics(c *cache.Cache, in *ingest.Stats, pushes *ingest.PushStats, webRefused *atomic.Uint64, web, sockHTTP *expose.ServerStats) []expose.SelfFamily {
 	counter := func(name, help string, v *atomic.Uint64) expose.SelfFamily {
 		return expose.SelfFamily{Name: name, Append: func(dst []byte) []byte {
 			dst = expose.AppendHeader(dst, name, help, cache.Counter)
@@ -68,6 +68,23 @@ func selfMetrics(c *cache.Cache, in *ingest.Stats, pushes *ingest.PushStats, web
 			return expose.AppendSample(dst, n, "reason", "peer_uid", float64(in.PeerRefused.Load()))
 		}},
 		counter("push_gateway_ingest_idle_closed_total", "Connections on the push socket closed after --ingest.idle-timeout without data.", &in.IdleClosed),
-		counter("push_gateway_web_requests_refused_total", "Scrapes refused with 503 because --web.max-requests-in-flight were being served.", webRefused),
+		counter("push_gateway_web_requests_refused_total", "Scrapes refused with 503: --web.max-requests-in-flight were being served, or --web.scrape-memory was held.", webRefused),
+		{Name: "push_gateway_web_connections", Append: func(dst []byte) []byte {
+			const n = "push_gateway_web_connections"
+			dst = expose.AppendHeader(dst, n, "Open TCP connections.", cache.Gauge)
+			return expose.AppendSample(dst, n, "", "", float64(web.Conns.Load()))
+		}},
+		{Name: "push_gateway_web_connections_refused_total", Append: func(dst []byte) []byte {
+			const n = "push_gateway_web_connections_refused_total"
+			dst = expose.AppendHeader(dst, n, "TCP connections closed at accept, by reason: max_connections (--web.max-connections open and none idle).", cache.Counter)
+			return expose.AppendSample(dst, n, "reason", "max_connections", float64(web.Refused.Load()))
+		}},
+		{Name: "push_gateway_web_connections_closed_total", Append: func(dst []byte) []byte {
+			const n = "push_gateway_web_connections_closed_total"
+			dst = expose.AppendHeader(dst, n, "HTTP connections closed by the daemon, by listener and reason: evicted (idle, to make room under --web.max-connections), stalled (the client read a response too slowly).", cache.Counter)
+			dst = expose.AppendSample2(dst, n, "listener", "socket", "reason", "stalled", float64(sockHTTP.Stalled.Load()))
+			dst = expose.AppendSample2(dst, n, "listener", "tcp", "reason", "evicted", float64(web.Evicted.Load()))
+			return expose.AppendSample2(dst, n, "listener", "tcp", "reason", "stalled", float64(web.Stalled.Load()))
+		}},
 	}
 }
