@@ -295,35 +295,42 @@ func (s *Server) ServeConn(nc net.Conn, prefix []byte) {
 		if c.resp.err != nil {
 			return
 		}
-		if c.resp.closeConn && c.body.eof && c.br.Buffered() == 0 {
-			return
-		}
 		if c.resp.closeConn || !c.body.drain() {
-			c.linger() // a body is left unread
+			// Even with nothing left in br, the kernel may hold what the
+			// client sent since (a pipelined request): see linger.
+			c.linger()
 			return
 		}
 	}
 }
 
-// linger closes the sending side and reads what the client still sends
-// for a moment before the connection is closed: closing a socket with
-// unread data resets it, and the client, still writing a body we refused,
-// could lose the response that says why.
+// linger closes the sending side and reads what the client still sends,
+// for up to lingerTime and lingerLimit bytes, before the connection is
+// closed (RFC 9112, 9.6): closing a socket with unread data resets it,
+// and the reset destroys what of the response the kernel has not yet
+// delivered. The client may be writing a body we refused, or may have
+// pipelined a request after one that asked to close; it closes its side
+// once it has read the response, which ends the wait at once.
 func (c *conn) linger() {
 	cw, ok := c.nc.(interface{ CloseWrite() error })
 	if !ok || cw.CloseWrite() != nil {
 		return
 	}
-	c.nc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
-	var buf [4096]byte
-	for total := 0; total < 4<<20; {
-		n, err := c.nc.Read(buf[:])
+	c.nc.SetReadDeadline(time.Now().Add(lingerTime))
+	for total := 0; total < lingerLimit; {
+		n, err := c.br.Discard(headLimit) // br's buffer: no allocation
+		total += n
 		if err != nil {
 			return
 		}
-		total += n
 	}
 }
+
+// lingerTime and lingerLimit bound linger: net/http waits 500 ms too.
+const (
+	lingerTime  = 500 * time.Millisecond
+	lingerLimit = 4 << 20
+)
 
 // idle marks c as waiting for a request, unless the server is shutting
 // down: Shutdown wakes idle connections under the same lock, so none

@@ -459,3 +459,43 @@ func TestServerFirstByteTimeout(t *testing.T) {
 		t.Fatalf("silent connection: %d bytes, %v; want it closed", n, err)
 	}
 }
+
+// TestServerLingersAfterClose: a large response to a request that asked
+// to close, followed 20 ms later by a second request, reaches a client
+// that reads only after a second. Closing with that second request unread
+// in the kernel resets the connection, which destroys the response's tail
+// still on its way (issue 12, point 4: cut at ~98 KB).
+func TestServerLingersAfterClose(t *testing.T) {
+	const size = 4 << 20
+	piece := bytes.Repeat([]byte("0123456789abcdef"), 4<<10) // 64 KiB
+	addr := testServer(t, func(w *Response, r *Request) {
+		w.SetContentLength(size)
+		for n := 0; n < size; n += len(piece) {
+			if _, err := w.Write(piece); err != nil {
+				return
+			}
+		}
+	})
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "GET /big HTTP/1.1\r\nConnection: close\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if _, err := io.WriteString(conn, "GET /second HTTP/1.1\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || len(body) != size || !bytes.Equal(body[size-len(piece):], piece) {
+		t.Fatalf("%d of %d bytes, %v", len(body), size, err)
+	}
+}
