@@ -428,35 +428,42 @@ func (s *Server) serve(c *conn) {
 		if c.resp.err != nil {
 			return
 		}
-		if c.resp.closeConn && c.body.eof && c.br.Buffered() == 0 {
-			return
-		}
 		if c.resp.closeConn || !c.body.drain() {
-			c.linger() // a body is left unread
+			// Even with nothing left in br, the kernel may hold what the
+			// client sent since (a pipelined request): see linger.
+			c.linger()
 			return
 		}
 	}
 }
 
-// linger closes the sending side and reads what the client still sends
-// for a moment before the connection is closed: closing a socket with
-// unread data resets it, and the client, still writing a body we refused,
-// could lose the response that says why.
+// linger closes the sending side and reads what the client still sends,
+// for up to lingerTime and lingerLimit bytes, before the connection is
+// closed (RFC 9112, 9.6): closing a socket with unread data resets it,
+// and the reset destroys what of the response the kernel has not yet
+// delivered. The client may be writing a body we refused, or may have
+// pipelined a request after one that asked to close; it closes its side
+// once it has read the response, which ends the wait at once.
 func (c *conn) linger() {
 	cw, ok := c.nc.(interface{ CloseWrite() error })
 	if !ok || cw.CloseWrite() != nil {
 		return
 	}
-	c.nc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
-	var buf [4096]byte
-	for total := 0; total < 4<<20; {
-		n, err := c.nc.Read(buf[:])
+	c.nc.SetReadDeadline(time.Now().Add(lingerTime))
+	for total := 0; total < lingerLimit; {
+		n, err := c.br.Discard(headLimit) // br's buffer: no allocation
+		total += n
 		if err != nil {
 			return
 		}
-		total += n
 	}
 }
+
+// lingerTime and lingerLimit bound linger: net/http waits 500 ms too.
+const (
+	lingerTime  = 500 * time.Millisecond
+	lingerLimit = 4 << 20
+)
 
 // idle marks c as waiting for a request, unless the server is shutting
 // down: Shutdown wakes idle connections under the same lock, so none
@@ -554,11 +561,10 @@ func (c *conn) readRequest() (int, string) {
 		if n == maxHeaders {
 			return 431, "too many header lines"
 		}
-		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 || !isToken(line[:colon]) {
+		name, value, ok := headerField(line)
+		if !ok {
 			return 400, "malformed header line"
 		}
-		name, value := line[:colon], bytes.Trim(line[colon+1:], " \t")
 		switch {
 		case bytes.EqualFold(name, []byte("Content-Length")):
 			v, ok := parseLength(value)
@@ -582,7 +588,11 @@ func (c *conn) readRequest() (int, string) {
 		case bytes.EqualFold(name, []byte("Content-Type")):
 			r.ContentType = string(value)
 		case bytes.EqualFold(name, []byte("Content-Encoding")):
-			r.ContentEncoding = string(value)
+			if r.ContentEncoding != "" { // lines of a list add up (RFC 9110, 5.3)
+				r.ContentEncoding += ", " + string(value)
+			} else {
+				r.ContentEncoding = string(value)
+			}
 		}
 	}
 	switch {
@@ -602,6 +612,25 @@ func (c *conn) readRequest() (int, string) {
 	}
 	c.body.expect = expect && !c.body.eof
 	return 0, ""
+}
+
+// headerField splits a header or trailer line into its name, a token, and
+// its value without the whitespace around it. A line that starts with
+// whitespace (obs-fold, RFC 9112, 5.2), has whitespace before the colon,
+// or a control character other than HTAB in its value (RFC 9110, 5.5: a
+// bare CR or a NUL) is malformed: a proxy in front may read it otherwise.
+func headerField(line []byte) (name, value []byte, ok bool) {
+	colon := bytes.IndexByte(line, ':')
+	if colon <= 0 || !isToken(line[:colon]) {
+		return nil, nil, false
+	}
+	value = line[colon+1:]
+	for _, ch := range value {
+		if (ch < ' ' && ch != '\t') || ch == 0x7f {
+			return nil, nil, false
+		}
+	}
+	return line[:colon], bytes.Trim(value, " \t"), true
 }
 
 // parseTarget sets the request's path and query from its target: a path
@@ -730,13 +759,27 @@ type body struct {
 	c       *conn
 	remain  int64 // bytes left in the body, or in the current chunk
 	chunked bool
-	started bool // a chunked body: the first chunk's size was read
+	started bool  // a chunked body: the first chunk's size was read
+	excess  int64 // a chunked body: framing read beyond chunkOverhead
 	eof     bool
 	expect  bool // 100 Continue is owed before the first read
 	err     error
 }
 
-var errChunk = errors.New("malformed chunked body")
+var (
+	errChunk         = errors.New("malformed chunked body")
+	errChunkOverhead = errors.New("chunked body: more chunk extensions than data")
+)
+
+// A chunked body may carry chunkOverhead bytes of framing per chunk plus
+// twice its data in extensions, and maxChunkExcess bytes beyond that in
+// all: enough for a client that streams one byte per chunk, and no way to
+// make the server read megabytes of extensions for a few bytes of data.
+// These are net/http's bounds (after CVE-2023-39326).
+const (
+	chunkOverhead  = 16
+	maxChunkExcess = 16 << 10
+)
 
 func (b *body) Read(p []byte) (int, error) {
 	if b.err != nil {
@@ -784,18 +827,16 @@ func (b *body) Read(p []byte) (int, error) {
 // before, and the size line. At the last chunk it reads the trailers.
 func (b *body) nextChunk() error {
 	if b.started {
-		if line, err := b.c.readLine(); err != nil || len(line) != 0 {
-			return errChunk
+		if line, err := b.c.readChunkLine(); err != nil || len(line) != 0 {
+			return chunkError(err)
 		}
 	}
 	b.started = true
-	line, err := b.c.readLine()
+	line, err := b.c.readChunkLine()
 	if err != nil {
-		if err == bufio.ErrBufferFull {
-			return errChunk
-		}
-		return io.ErrUnexpectedEOF
+		return chunkError(err)
 	}
+	b.excess += int64(len(line)) + 2 // and the CRLF after the data
 	if i := bytes.IndexByte(line, ';'); i >= 0 {
 		line = line[:i]
 	}
@@ -816,20 +857,54 @@ func (b *body) nextChunk() error {
 			return errChunk
 		}
 	}
+	if b.excess = max(0, b.excess-chunkOverhead-2*n); b.excess > maxChunkExcess {
+		return errChunkOverhead
+	}
 	if n > 0 {
 		b.remain = n
 		return nil
 	}
-	for i := 0; ; i++ { // trailers, ignored
-		line, err := b.c.readLine()
-		if err == nil && len(line) == 0 {
+	for i := 0; ; i++ { // trailers, checked as header lines and ignored
+		line, err := b.c.readChunkLine()
+		if err != nil {
+			return chunkError(err)
+		}
+		if len(line) == 0 {
 			b.eof = true
 			return nil
 		}
-		if err != nil || i == maxHeaders {
+		if _, _, ok := headerField(line); !ok || i == maxHeaders {
 			return errChunk
 		}
 	}
+}
+
+// readChunkLine returns the next line of a chunked body's framing without
+// its CRLF. Unlike the head's lines, these must end in CRLF, with no CR
+// before (RFC 9112, 7.1 and errata 7633; Go's CVE-2025-22871): a proxy
+// that ends them at a bare LF, or a bare CR, would see another body.
+func (c *conn) readChunkLine() ([]byte, error) {
+	line, err := c.br.ReadSlice('\n')
+	if err != nil {
+		return nil, err
+	}
+	n := len(line)
+	if n < 2 || bytes.IndexByte(line, '\r') != n-2 {
+		return nil, errChunk
+	}
+	return line[:n-2], nil
+}
+
+// chunkError is what a chunked body's reader returns for err, met reading
+// its framing: the client's mistake, or the connection's end.
+func chunkError(err error) error {
+	switch err {
+	case nil, bufio.ErrBufferFull:
+		return errChunk // a non-empty line after the data; a line too long
+	case io.EOF:
+		return io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 // drain skips what the handler left of the body, so that the connection
@@ -1150,6 +1225,8 @@ func statusText(code int) string {
 		return "Request Entity Too Large"
 	case 414:
 		return "URI Too Long"
+	case 415:
+		return "Unsupported Media Type"
 	case 417:
 		return "Expectation Failed"
 	case 431:

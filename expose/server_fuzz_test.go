@@ -46,6 +46,12 @@ func FuzzServer(f *testing.F) {
 		"DELETE http://h/x%2Fy?q HTTP/1.1\r\n\r\n",
 		"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /big HTTP/1.0\r\n\r\n",
 		"\r\nPATCH /metrics/c HTTP/1.1\r\nContent-Length: 1\r\n\r\n2",
+		// Framing net/http refuses (issue 12, point 5).
+		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\nabc\r\n0\r\n\r\nGET /next HTTP/1.1\r\n\r\n",
+		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\n0\r\n\r\n",
+		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1;" + strings.Repeat("e", 3000) + "\r\na\r\n0\r\nT: \x00\r\n\r\n",
+		"GET / HTTP/1.1\r\nX: a\rTransfer-Encoding: chunked\r\nY: \x00\r\n\r\n",
+		"GET / HTTP/1.1\r\nX: a\r\n b\r\nContent-Encoding: gzip\r\nContent-Encoding: x\r\n\r\n",
 	} {
 		f.Add([]byte(s))
 	}

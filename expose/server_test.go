@@ -459,3 +459,109 @@ func TestServerFirstByteTimeout(t *testing.T) {
 		t.Fatalf("silent connection: %d bytes, %v; want it closed", n, err)
 	}
 }
+
+// TestServerLingersAfterClose: a large response to a request that asked
+// to close, followed 20 ms later by a second request, reaches a client
+// that reads only after a second. Closing with that second request unread
+// in the kernel resets the connection, which destroys the response's tail
+// still on its way (issue 12, point 4: cut at ~98 KB).
+func TestServerLingersAfterClose(t *testing.T) {
+	const size = 4 << 20
+	piece := bytes.Repeat([]byte("0123456789abcdef"), 4<<10) // 64 KiB
+	addr := testServer(t, func(w *Response, r *Request) {
+		w.SetContentLength(size)
+		for n := 0; n < size; n += len(piece) {
+			if _, err := w.Write(piece); err != nil {
+				return
+			}
+		}
+	})
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "GET /big HTTP/1.1\r\nConnection: close\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if _, err := io.WriteString(conn, "GET /second HTTP/1.1\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || len(body) != size || !bytes.Equal(body[size-len(piece):], piece) {
+		t.Fatalf("%d of %d bytes, %v", len(body), size, err)
+	}
+}
+
+// TestServerFramingStrictness: what net/http refuses in a request's
+// framing is refused here too (issue 12, point 5), and what it takes is
+// taken.
+func TestServerFramingStrictness(t *testing.T) {
+	addr := testServer(t, echo)
+	const chunkedHead = "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+	const get = "GET / HTTP/1.1\r\nConnection: close\r\n"
+	ext := ";x=" + strings.Repeat("e", 3000)
+	for _, tc := range []struct{ name, req, want string }{
+		// Chunked framing: every line ends in CRLF (RFC 9112 errata 7633,
+		// Go's CVE-2025-22871), and extensions are no way to send much
+		// for little (Go's CVE-2023-39326).
+		{"bare LF after chunk size", chunkedHead + "3\nabc\r\n0\r\n\r\n", "^HTTP/1.1 400 .*malformed chunked body"},
+		{"bare LF after chunk data", chunkedHead + "3\r\nabc\n0\r\n\r\n", "^HTTP/1.1 400 .*malformed chunked body"},
+		{"bare LF after last chunk", chunkedHead + "3\r\nabc\r\n0\n\r\n", "^HTTP/1.1 400 "},
+		{"bare LF ending the trailers", chunkedHead + "3\r\nabc\r\n0\r\nT: v\r\n\n", "^HTTP/1.1 400 "},
+		{"CR inside a chunk size line", chunkedHead + "3\r;x\r\nabc\r\n0\r\n\r\n", "^HTTP/1.1 400 "},
+		{"CR LF LF after chunk data", chunkedHead + "3\r\nabc\r\n\n0\r\n\r\n", "^HTTP/1.1 400 "},
+		{"extensions far beyond the data", chunkedHead + strings.Repeat("1"+ext+"\r\na\r\n", 10) + "0\r\n\r\n",
+			"^HTTP/1.1 400 .*chunk extensions"},
+		{"NUL in a trailer", chunkedHead + "3\r\nabc\r\n0\r\nT: a\x00b\r\n\r\n", "^HTTP/1.1 400 "},
+		{"malformed trailer", chunkedHead + "3\r\nabc\r\n0\r\nno colon\r\n\r\n", "^HTTP/1.1 400 "},
+		{"one-byte chunks", chunkedHead + strings.Repeat("1\r\nx\r\n", 2000) + "0\r\n\r\n",
+			`^HTTP/1.1 200 .*body="` + strings.Repeat("x", 2000) + `"`},
+		{"an extension on a large chunk", chunkedHead + "bb8" + ext + "\r\n" + strings.Repeat("y", 3000) + "\r\n0\r\n\r\n",
+			"^HTTP/1.1 200 .*len=-1"},
+		{"a trailer", chunkedHead + "3\r\nabc\r\n0\r\nT: v\r\nU:\r\n\r\n", `^HTTP/1.1 200 .*body="abc"`},
+		// Header values: no CTL but HTAB (RFC 9110, 5.5); a proxy that
+		// breaks lines at a bare CR would see other headers than we do.
+		{"NUL in a value", get + "X: a\x00b\r\n\r\n", "^HTTP/1.1 400 .*malformed header line"},
+		{"bare CR in a value", get + "X: a\rTransfer-Encoding: chunked\r\n\r\n", "^HTTP/1.1 400 .*malformed header line"},
+		{"CR before CR LF", get + "X: a\r\r\n\r\n", "^HTTP/1.1 400 "},
+		{"ESC in a value", get + "X: a\x1bb\r\n\r\n", "^HTTP/1.1 400 "},
+		{"DEL in a value", get + "X: a\x7fb\r\n\r\n", "^HTTP/1.1 400 "},
+		{"HTAB and obs-text in a value", get + "X: \ta\tcaf\xc3\xa9 \r\n\r\n", "^HTTP/1.1 200 "},
+		{"bare LF ending header lines", "GET / HTTP/1.1\nConnection: close\n\n", "^HTTP/1.1 200 "},
+		// Header names are tokens: no folding (RFC 9112, 5.2), no
+		// whitespace or NUL.
+		{"obs-fold", get + "X: a\r\n b\r\n\r\n", "^HTTP/1.1 400 .*malformed header line"},
+		{"space before the first header", "GET / HTTP/1.1\r\n Connection: close\r\n\r\n", "^HTTP/1.1 400 "},
+		{"tab before the colon", get + "X\t: a\r\n\r\n", "^HTTP/1.1 400 "},
+		{"NUL in a name", get + "X\x00: a\r\n\r\n", "^HTTP/1.1 400 "},
+		{"empty name", get + ": a\r\n\r\n", "^HTTP/1.1 400 "},
+		// Content-Encoding lines add up, as a list: the handler sees
+		// "gzip, gzip", not the last line alone.
+		{"two Content-Encoding lines", get + "Content-Encoding: gzip\r\ncontent-encoding: gzip\r\n\r\n", `ce="gzip, gzip"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := exchange(t, addr, tc.req)
+			if !matches(tc.want, out) {
+				t.Fatalf("got %.300q, want /%.200s/", out, tc.want)
+			}
+		})
+	}
+}
+
+// TestServerUnsupportedMediaType: the push API's 415 for a
+// Content-Encoding it cannot read has its reason phrase.
+func TestServerUnsupportedMediaType(t *testing.T) {
+	addr := testServer(t, func(w *Response, r *Request) { w.Error(415, "unsupported Content-Encoding") })
+	out := exchange(t, addr, "PUT /metrics/job/a HTTP/1.1\r\nContent-Encoding: br\r\nConnection: close\r\n\r\n")
+	if !strings.HasPrefix(out, "HTTP/1.1 415 Unsupported Media Type\r\n") {
+		t.Fatalf("%q", out)
+	}
+}

@@ -176,6 +176,8 @@ func (h *PushHandler) serve(r *PushRequest) PushResponse {
 		code := 400
 		if errors.Is(err, errBodyTooLarge) {
 			code = 413
+		} else if errors.Is(err, errEncoding) {
+			code = 415
 		}
 		return refuse(code, "pushed metrics are invalid or inconsistent with existing metrics: "+err.Error())
 	}
@@ -267,6 +269,8 @@ func (h *PushHandler) patch(r *PushRequest, name string) PushResponse {
 
 var errBodyTooLarge = errors.New("body larger than the limit")
 
+var errEncoding = errors.New("unsupported Content-Encoding")
+
 // checkError is a push refused by the checks the Pushgateway makes once a
 // body has been decoded, against its group (timestamps, names, label
 // values): like a type conflict, it sets the group's
@@ -292,13 +296,18 @@ func (h *PushHandler) decodeBody(r *PushRequest) ([]cache.PushFamily, error) {
 	h.decoding <- struct{}{}
 	defer func() { <-h.decoding }()
 	var body io.Reader = r.Body
-	if strings.EqualFold(r.ContentEncoding, "gzip") {
+	switch {
+	case strings.EqualFold(r.ContentEncoding, "gzip"):
 		zr, err := gzip.NewReader(r.Body)
 		if err != nil {
 			return nil, fmt.Errorf("gzip: %w", err)
 		}
 		defer zr.Close()
 		body = zr
+	case r.ContentEncoding != "" && !strings.EqualFold(r.ContentEncoding, "identity"):
+		// Read as plain text, "gzip, gzip" or "br" would be refused as
+		// malformed metrics at best.
+		return nil, fmt.Errorf("%w %q: gzip or identity only", errEncoding, r.ContentEncoding)
 	}
 	data, err := io.ReadAll(io.LimitReader(body, limit+1))
 	if err != nil {

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bytes"
+	"compress/gzip"
 	"fmt"
 	"math"
 	"net/url"
@@ -272,6 +273,39 @@ func TestPatchAndAggregate(t *testing.T) {
 	} {
 		if got[k] != v {
 			t.Errorf("%s = %q, want %q (all: %v)", k, got[k], v, got)
+		}
+	}
+}
+
+// TestPushContentEncoding: a body is gzip or identity; any other
+// Content-Encoding, a list included, is refused with 415 rather than read
+// as plain text (issue 12, point 5).
+func TestPushContentEncoding(t *testing.T) {
+	h := &PushHandler{Cache: cache.New(cache.Options{})}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte("x 1\n"))
+	zw.Close()
+	for _, tc := range []struct {
+		encoding, body string
+		code           int
+	}{
+		{"", "x 1\n", 200},
+		{"identity", "x 1\n", 200},
+		{"IDENTITY", "x 1\n", 200},
+		{"gzip", gz.String(), 200},
+		{"GZip", gz.String(), 200},
+		{"gzip", "x 1\n", 400}, // not gzip data
+		{"gzip, gzip", gz.String(), 415},
+		{"identity, gzip", gz.String(), 415},
+		{"x-gzip", gz.String(), 415},
+		{"br", "x 1\n", 415},
+		{"deflate", "x 1\n", 415},
+	} {
+		res := h.Handle(&PushRequest{Method: "PUT", Path: "/metrics/job/a", ContentEncoding: tc.encoding,
+			ContentLength: int64(len(tc.body)), Body: strings.NewReader(tc.body)})
+		if res.Code != tc.code || (res.Code == 415) != strings.Contains(res.Message, "Content-Encoding") {
+			t.Errorf("Content-Encoding %q: %d %q, want %d", tc.encoding, res.Code, res.Message, tc.code)
 		}
 	}
 }
