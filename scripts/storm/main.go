@@ -23,6 +23,26 @@
 // table at the end. The exit status is 1 when a valid sample was lost, a
 // value was stale, a scrape failed or did not parse, or the daemon died;
 // 2 when the storm could not be set up.
+//
+// With -attack=NAME it runs instead one attack of issue 12 (issue12.go),
+// alone, for -duration (30 s; slow-scrape 60 s), while probes check every
+// 250 ms, each on a new connection, that a scrape (TCP), an HTTP push and a
+// raw line (socket) still get through:
+//
+//   - tcp-flood:    -tcp-conns (1,100) keep-alive connections to the web
+//     port, each asking GET /-/healthy every -tcp-keepalive (5 s), against
+//     a daemon whose RLIMIT_NOFILE is 1024 as under systemd (-daemon-nofile);
+//   - slow-scrape:  -fill-series (36,000) series make /metrics ~3.4 MiB
+//     (--cache.size=16MiB), then -slow-readers (8) clients with a 4 KiB
+//     receive buffer request it and never read;
+//   - stall-push:   -stall-conns (8) socket connections send a push head
+//     with Content-Length: 100 and one byte of body, then stall;
+//   - idle-dialers: -idle (200) connections that send nothing, dialled
+//     again 5–25 ms after the daemon closes them, against
+//     --ingest.max-connections=64, while 4 pushers connected before push.
+//
+// Hostile clients the daemon closes dial again. The exit status of an
+// attack is 0 when it ran to its end, whatever the probes saw.
 package main
 
 import (
