@@ -364,6 +364,7 @@ type attackStats12 struct {
 	fillBytes    atomic.Int64 // size of /metrics after the fill
 	fillSeries   atomic.Int64
 	slowDials    atomic.Int64
+	slowNot200   atomic.Int64 // answered with another status than 200 at once
 	slowReleased atomic.Int64 // slow connections the daemon let go (closed its socket)
 	slowMinHold  atomic.Int64 // ns
 	slowMaxHold  atomic.Int64 // ns
@@ -489,6 +490,19 @@ func (s *storm) slowReader(addr string, port int, a *attackStats12, watch *sockW
 		lport := c.LocalAddr().(*net.TCPAddr).Port
 		c.SetWriteDeadline(time.Now().Add(2 * time.Second))
 		c.Write([]byte("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: storm-slow\r\n\r\n"))
+		// The status line only: a 503 (the in-flight limit was reached,
+		// by a probe's scrape or another slow reader) is given up and
+		// asked again, as an attacker would.
+		var status [12]byte
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if n, _ := io.ReadFull(c, status[:]); n == len(status) && !bytes.HasSuffix(status[:], []byte(" 200")) {
+			a.slowNot200.Add(1)
+			s.conns.remove(c)
+			if !s.sleep(jitter(s.cfg.redialMin, s.cfg.redialMax)) {
+				return
+			}
+			continue
+		}
 		released := watch.released(s.ctx, lport)
 		if released {
 			hold := time.Since(t0)
@@ -894,8 +908,8 @@ wait:
 			commas(a.tcpAnswered.Load()), c.tcpConns, commas(a.tcpMaxOpen.Load()), commas(a.kernelHeld.Load()))
 	case "slow-scrape":
 		row("fill", "%s series, /metrics %.2f MiB", commas(a.fillSeries.Load()), float64(a.fillBytes.Load())/(1<<20))
-		row("slow readers", "%d clients with SO_RCVBUF %d, never reading: %d requests; the daemon let go of %d, held for %s – %s; still held at the end: %d; most bytes queued in the kernel for one: %s",
-			c.slowReaders, c.slowRcvBuf, a.slowDials.Load(), a.slowReleased.Load(),
+		row("slow readers", "%d clients with SO_RCVBUF %d, reading the status line only: %d requests, %d of them not 200 (asked again); the daemon let go of %d, held for %s – %s; still held at the end: %d; most bytes queued in the kernel for one: %s",
+			c.slowReaders, c.slowRcvBuf, a.slowDials.Load(), a.slowNot200.Load(), a.slowReleased.Load(),
 			secs(time.Duration(a.slowMinHold.Load())), secs(time.Duration(a.slowMaxHold.Load())), a.slowHeldEnd.Load(), commas(a.slowMaxTx.Load()))
 		held := fmt.Sprintf("%d still held at the end (%s)", a.slowHeldEnd.Load(), secs(took))
 		if a.slowReleased.Load() > 0 {
