@@ -102,6 +102,16 @@ STORM_FLAGS ?=
 storm: build
 	$(GO) run ./scripts/storm -bin ./$(BIN) $(STORM_FLAGS)
 
+# The attacks of issue 12, one after another, each alone against a fresh
+# daemon (about 3 minutes; see BENCHMARKS.md, "Storm: issue 12 attacks").
+# Further daemon flags: STORM_FLAGS='-extra=--web.max-connections=64'.
+.PHONY: storm-attacks
+storm-attacks: build
+	$(GO) build -o dist/storm ./scripts/storm
+	for a in tcp-flood slow-scrape stall-push idle-dialers; do \
+		./dist/storm -bin ./$(BIN) -attack=$$a $(STORM_FLAGS) || exit 1; \
+	done
+
 clean:
 	rm -f $(BIN) $(SOCKET)
 	rm -rf dist

@@ -277,7 +277,7 @@ func (s *storm) endless() {
 
 // idleConn holds one connection that sends nothing; when the daemon closes
 // it (at accept when over the limit, or after the idle timeout) it dials
-// again a moment later.
+// again -redial-min to -redial-max later.
 func (s *storm) idleConn() {
 	for s.ctx.Err() == nil {
 		s.a.idleDials.Add(1)
@@ -286,7 +286,7 @@ func (s *storm) idleConn() {
 			if s.ctx.Err() == nil {
 				s.a.idleDialErrs.Add(1)
 			}
-			if !s.sleep(jitter(500*time.Millisecond, 1500*time.Millisecond)) {
+			if !s.sleep(jitter(s.cfg.redialMin, s.cfg.redialMax)) {
 				return
 			}
 			continue
@@ -306,7 +306,7 @@ func (s *storm) idleConn() {
 			storeMin(&s.a.idleMinLife, int64(life))
 			storeMax(&s.a.idleMaxLife, int64(life))
 		}
-		if !s.sleep(jitter(500*time.Millisecond, 1500*time.Millisecond)) {
+		if !s.sleep(jitter(s.cfg.redialMin, s.cfg.redialMax)) {
 			return
 		}
 	}

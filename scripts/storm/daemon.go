@@ -40,10 +40,18 @@ func freePort() (int, error) {
 }
 
 // startDaemon starts the binary with args and waits until it answers on
-// both the socket and the TCP address.
-func startDaemon(bin, sock, addr string, args []string) (*daemon, error) {
+// both the socket and the TCP address. A nofile above 0 becomes the
+// daemon's RLIMIT_NOFILE, soft and hard (so that the Go runtime cannot
+// raise it), set by the shell's ulimit -n before it execs the daemon in the
+// same process.
+func startDaemon(bin, sock, addr string, args []string, nofile int) (*daemon, error) {
 	d := &daemon{sock: sock, addr: addr, args: args, log: &tailWriter{max: 64 << 10}, exited: make(chan struct{})}
-	d.cmd = exec.Command(bin, args...)
+	if nofile > 0 {
+		sh := append([]string{"-c", "ulimit -n " + strconv.Itoa(nofile) + ` && exec "$0" "$@"`, bin}, args...)
+		d.cmd = exec.Command("/bin/sh", sh...)
+	} else {
+		d.cmd = exec.Command(bin, args...)
+	}
 	d.cmd.Stdout = d.log
 	d.cmd.Stderr = d.log
 	// Its own process group: a Ctrl-C in the terminal reaches this tool,
@@ -249,4 +257,20 @@ func readProc(pid int) (memSample, error) {
 		m.fds = int64(len(ents))
 	}
 	return m, nil
+}
+
+// maxOpenFiles reads the soft "Max open files" of pid from /proc/PID/limits.
+func maxOpenFiles(pid int) string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/limits")
+	if err != nil {
+		return "?"
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "Max open files") {
+			if f := strings.Fields(strings.TrimPrefix(l, "Max open files")); len(f) >= 2 {
+				return f[0] + " (hard " + f[1] + ")"
+			}
+		}
+	}
+	return "?"
 }

@@ -103,7 +103,7 @@ func runStorm(parent context.Context, c *config) (*result, error) {
 	}
 	r.args = append(r.args, strings.Fields(c.extra)...)
 	chunk, bomb := hugePayloads(c.maxBodyN)
-	d, err := startDaemon(c.bin, sock, addr, r.args)
+	d, err := startDaemon(c.bin, sock, addr, r.args, c.nofile)
 	if err != nil {
 		return nil, err
 	}
