@@ -166,3 +166,30 @@ func TestBurstWithUpdatesKeepsRecent(t *testing.T) {
 		t.Errorf("series %d, evicted and then updated near the end of the burst, is missing", back)
 	}
 }
+
+// TestBurstKeepsNewestLargeCache is TestBurstKeepsNewest in a cache above
+// bigCache, where eviction frees 1/32 of the arena at once: the cache may
+// hold fewer than fit, but still only the newest, as one contiguous run.
+func TestBurstKeepsNewestLargeCache(t *testing.T) {
+	clk := newClock()
+	c := New(Options{Budget: 256 << 10, Now: clk.Now})
+	const burst = 6000
+	b := c.Begin()
+	for i := range burst {
+		name, ls := burstSeries(i)
+		if err := b.Set(name, ls, float64(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.End()
+	held := burstHeld(t, c)
+	k := len(held)
+	if k == 0 || k >= burst || c.Stats().Bytes < c.Budget()*7/8 {
+		t.Fatalf("the cache holds %d of %d series in %d bytes: the test needs it full", k, burst, c.Stats().Bytes)
+	}
+	for i := burst - k; i < burst; i++ {
+		if !held[i] {
+			t.Fatalf("the cache holds %d series, but not series %d, one of the last %d", k, i, k)
+		}
+	}
+}
