@@ -199,8 +199,9 @@ func (c *Cache) order(off int) uint16 { return binary.LittleEndian.Uint16(c.aren
 
 // touch marks the record at off as updated now, after every update before.
 func (c *Cache) touch(off int, now uint32) {
-	binary.LittleEndian.PutUint32(c.arena[off+4:], now)
-	binary.LittleEndian.PutUint16(c.arena[off+10:], c.next(now))
+	h := c.arena[off+4 : off+hdrSize]
+	binary.LittleEndian.PutUint32(h, now)
+	binary.LittleEndian.PutUint16(h[6:], c.next(now))
 }
 func (c *Cache) key(off int) []byte {
 	n := int(binary.LittleEndian.Uint16(c.arena[off+8:]))
