@@ -2,6 +2,8 @@ package cache
 
 import (
 	"bytes"
+	"encoding/binary"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"testing"
@@ -57,5 +59,43 @@ func TestSnapshotFileUnchanged(t *testing.T) {
 	}
 	if got, want := dump(r), dump(c); got != want {
 		t.Fatalf("%s loads as\n%s\nwant\n%s", path, got, want)
+	}
+}
+
+// TestSnapshotRecordTooLargeNow loads a file whose record filled the
+// largest record of the code before the order field: it no longer fits in
+// a record, so it is counted as too large and skipped, and the rest loads.
+func TestSnapshotRecordTooLargeNow(t *testing.T) {
+	fileRecord := func(kind, flags uint8, key, payload []byte) []byte {
+		r := binary.LittleEndian.AppendUint32(nil, 0) // age
+		r = binary.LittleEndian.AppendUint16(r, uint16(fileHdrSize+len(key)+len(payload)))
+		r = append(r, kind, flags, 0, 0, 0, 0)
+		r = binary.LittleEndian.AppendUint16(r, uint16(len(key)))
+		r = append(r, key...)
+		return append(r, payload...)
+	}
+	key := appendName(nil, []byte("big"))
+	help := bytes.Repeat([]byte("h"), maxRecord-fileHdrSize-len(key))
+	var value [8]byte
+	binary.LittleEndian.PutUint64(value[:], 0x3ff0000000000000) // 1.0
+	clk := newClock()
+	data := []byte(snapMagic)
+	data = binary.LittleEndian.AppendUint32(data, snapVersion)
+	data = binary.LittleEndian.AppendUint64(data, uint64(clk.Now().UnixMilli()))
+	data = binary.LittleEndian.AppendUint32(data, 2)
+	data = append(data, fileRecord(kindFamily, uint8(Untyped)|flagHelp, key, help)...)
+	data = append(data, fileRecord(kindPlain, 0, appendName(nil, []byte("small")), value[:])...)
+	data = binary.LittleEndian.AppendUint32(data, crc32.ChecksumIEEE(data))
+
+	c := New(Options{Budget: 1 << 20, Now: clk.Now})
+	n, err := c.Load(bytes.NewReader(data))
+	if err != nil || n != 1 {
+		t.Fatalf("loaded %d items, %v; want the small one", n, err)
+	}
+	if got := dump(c); got != "small untyped\n  {} 1\n" {
+		t.Fatalf("loaded:\n%s", got)
+	}
+	if st := c.Stats(); st.TooLarge != 1 {
+		t.Fatalf("TooLarge = %d, want 1", st.TooLarge)
 	}
 }

@@ -178,10 +178,8 @@ func (c *Cache) load(data []byte, checksum bool) (int, error) {
 		if c.ttl != 0 && ticks >= uint64(c.ttl) || ticks > 1<<31 {
 			continue
 		}
-		if len(e.rec)+hdrSize-fileHdrSize > maxRecord {
-			c.stats.TooLarge++ // saved before records had an order field
-			continue
-		}
+		// A record saved at the largest size by the code before the order
+		// field no longer fits: insert counts it as too large.
 		rec := binary.LittleEndian.AppendUint16(c.rec[:0], uint16(len(e.rec)+hdrSize-fileHdrSize))
 		rec = append(rec, e.rec[2:4]...)
 		rec = binary.LittleEndian.AppendUint32(rec, now-uint32(ticks))
