@@ -2,10 +2,12 @@ package cache
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // burstSeries is series i of a burst: about 80 bytes in the text format,
@@ -191,5 +193,52 @@ func TestBurstKeepsNewestLargeCache(t *testing.T) {
 		if !held[i] {
 			t.Fatalf("the cache holds %d series, but not series %d, one of the last %d", k, i, k)
 		}
+	}
+}
+
+// TestEvictionMatchesModel runs random updates of new and known series, on
+// a clock that moves by nothing, one tick or several between them, and
+// checks after each that the cache holds exactly the series updated last,
+// as many as it holds: least recently updated goes first, to the update.
+func TestEvictionMatchesModel(t *testing.T) {
+	for seed := range uint64(4) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 8))
+			clk := newClock()
+			c := New(Options{Budget: 4 << 10, Now: clk.Now})
+			var recent []int // the series seen, least recently updated first
+			known := 0
+			for op := range 3000 {
+				switch rng.IntN(4) {
+				case 0:
+					clk.Add(10 * time.Millisecond)
+				case 1:
+					clk.Add(time.Duration(rng.IntN(100)) * time.Millisecond)
+				}
+				id := known
+				if known > 0 && rng.IntN(3) == 0 {
+					id = rng.IntN(known) // an update of a series seen before, held or not
+					recent = slices.DeleteFunc(recent, func(r int) bool { return r == id })
+				} else {
+					known++
+				}
+				recent = append(recent, id)
+				name, ls := burstSeries(id)
+				if err := c.Set(name, ls, float64(op)); err != nil {
+					t.Fatal(err)
+				}
+				held := burstHeld(t, c)
+				k := len(held)
+				if k == 0 {
+					t.Fatalf("op %d: the cache is empty", op)
+				}
+				for _, id := range recent[max(len(recent)-k, 0):] {
+					if !held[id] {
+						t.Fatalf("op %d: the cache holds %d series, but not %d, one of the %d updated last",
+							op, k, id, k)
+					}
+				}
+			}
+		})
 	}
 }
