@@ -127,9 +127,9 @@ type victim struct {
 }
 
 // A stamp orders the updates: by the tick of the clock, then, within a
-// tick, by the order in which they came. A burst of lines takes a few
-// ticks or none, and least recently updated must mean the first of them,
-// not whichever the arena holds first.
+// tick, by the order in which they came. The lines of a burst come within
+// one tick or a few, and least recently updated must mean the first of
+// them, not whichever the arena holds first.
 type stamp struct {
 	tick  uint32
 	order uint16

@@ -22,9 +22,8 @@ import (
 //
 // Ages rather than clock readings, because ticks count from the start of
 // the process that wrote them. A record in the file has the layout of the
-// arena (see Cache) but for the order field, which the file leaves out, as
-// the files of the versions before it was added: it keeps the update order
-// only to the tick.
+// arena (see Cache) without the order field: the same bytes as before
+// records had one. So the file keeps the order of updates only to the tick.
 
 const (
 	snapMagic   = "PGWCACHE"
