@@ -51,12 +51,13 @@ type Stats struct {
 //	3  flags   u8   family: type | flagHelp; compound: flagSum | flagCount
 //	4  updated u32  clock ticks (10 ms) of the last update, compared wrapping
 //	8  keyLen  u16
-//	10 key
+//	10 order   u16  of the last update among the updates of its tick
+//	12 key
 //	   payload: plain: value f64
 //	            compound: sum f64, count f64, n u16, n × (bound f64, value f64)
 //	            family: help bytes (the rest of the record)
 const (
-	hdrSize     = 10
+	hdrSize     = 12
 	maxRecord   = math.MaxUint16
 	minIndex    = 16
 	compoundFix = 8 + 8 + 2
@@ -97,6 +98,7 @@ type Cache struct {
 	rec     []byte   // record under construction
 	victims []victim // least recently updated first; see popVictim
 	vpos    int
+	last    stamp  // of the latest update; see next
 	hole    int    // offset of the last removed record, -1 if none; see alloc
 	gen     uint64 // counts changes that move or remove records
 	writes  uint64 // counts the holds of the lock that may change anything
@@ -117,10 +119,33 @@ func (c *Cache) lockWrite() {
 }
 
 type victim struct {
-	off int
-	upd uint32
-	age uint32
-	fam bool
+	off   int
+	upd   uint32
+	age   uint32
+	order uint16
+	fam   bool
+}
+
+// A stamp orders the updates: by the tick of the clock, then, within a
+// tick, by the order in which they came. The lines of a burst come within
+// one tick or a few, and least recently updated must mean the first of
+// them, not whichever the arena holds first.
+type stamp struct {
+	tick  uint32
+	order uint16
+}
+
+// next returns the order of an update made at tick now: 1 for the first
+// of the tick, then one more for each. The 65,535th and later updates of
+// one tick (10 ms) share the last order: among them eviction picks any.
+func (c *Cache) next(now uint32) uint16 {
+	if now != c.last.tick {
+		c.last = stamp{tick: now}
+	}
+	if c.last.order < math.MaxUint16 {
+		c.last.order++
+	}
+	return c.last.order
 }
 
 // New returns an empty cache.
@@ -170,7 +195,14 @@ func (c *Cache) flags(off int) uint8 { return c.arena[off+3] }
 func (c *Cache) updated(off int) uint32 {
 	return binary.LittleEndian.Uint32(c.arena[off+4:])
 }
-func (c *Cache) touch(off int, t uint32) { binary.LittleEndian.PutUint32(c.arena[off+4:], t) }
+func (c *Cache) order(off int) uint16 { return binary.LittleEndian.Uint16(c.arena[off+10:]) }
+
+// touch marks the record at off as updated now, after every update before.
+func (c *Cache) touch(off int, now uint32) {
+	h := c.arena[off+4 : off+hdrSize]
+	binary.LittleEndian.PutUint32(h, now)
+	binary.LittleEndian.PutUint16(h[6:], c.next(now))
+}
 func (c *Cache) key(off int) []byte {
 	n := int(binary.LittleEndian.Uint16(c.arena[off+8:]))
 	return c.arena[off+hdrSize : off+hdrSize+n]
@@ -447,6 +479,7 @@ func (c *Cache) insert(rec []byte, pin int) (off int, ok bool) {
 	c.gen++
 	copy(c.arena[off:], rec)
 	binary.LittleEndian.PutUint16(c.arena[off:], uint16(size))
+	binary.LittleEndian.PutUint16(c.arena[off+10:], c.next(c.updated(off)))
 	c.live += size
 	c.indexInsert(off)
 	c.series += c.seriesOf(off)
@@ -456,10 +489,11 @@ func (c *Cache) insert(rec []byte, pin int) (off int, ok bool) {
 // popVictim returns the least recently updated item or family other than
 // pin. Finding it exactly each time would scan the arena per eviction, so
 // a scan keeps the oldest eighth, sorted; an entry still holds while its
-// record is live and not updated since the scan, and anything not in the
-// queue is newer than everything in it. Families sort after items of the
-// same age: a family is touched whenever one of its items is, so it leaves
-// only after them and keeps its HELP and TYPE while any of its series remain.
+// record is live and not updated since the scan (its stamp is unchanged),
+// and anything not in the queue is newer than everything in it. Families
+// sort after the items of the same tick, whatever their order within it: a
+// family is touched whenever one of its items is, so it leaves only after
+// them and keeps its HELP and TYPE while any of its series remain.
 func (c *Cache) popVictim(pin int) (int, bool) {
 	for {
 		if c.vpos >= len(c.victims) {
@@ -470,7 +504,8 @@ func (c *Cache) popVictim(pin int) (int, bool) {
 		v := c.victims[c.vpos]
 		c.vpos++
 		if v.off >= c.end || v.off == pin || c.kind(v.off) == kindDead ||
-			c.updated(v.off) != v.upd || (c.kind(v.off) == kindFamily) != v.fam {
+			c.updated(v.off) != v.upd || c.order(v.off) != v.order ||
+			(c.kind(v.off) == kindFamily) != v.fam {
 			continue
 		}
 		if c.ttl != 0 && v.age >= c.ttl {
@@ -482,12 +517,16 @@ func (c *Cache) popVictim(pin int) (int, bool) {
 	}
 }
 
-// older orders victims: oldest first, items before families of the same age.
+// older orders victims: oldest first, items before families of the same
+// tick, then in the order of their updates within the tick.
 func older(a, b victim) bool {
 	if a.age != b.age {
 		return a.age > b.age
 	}
-	return !a.fam && b.fam
+	if a.fam != b.fam {
+		return !a.fam
+	}
+	return a.order < b.order
 }
 
 func (c *Cache) scanVictims(pin int) bool {
@@ -499,7 +538,7 @@ func (c *Cache) scanVictims(pin int) bool {
 			continue
 		}
 		upd := c.updated(off)
-		v := victim{off: off, upd: upd, age: now - upd, fam: c.kind(off) == kindFamily}
+		v := victim{off: off, upd: upd, age: now - upd, order: c.order(off), fam: c.kind(off) == kindFamily}
 		// h is a heap whose root is the newest of the k oldest so far.
 		if len(h) < k {
 			h = append(h, v)
@@ -584,7 +623,7 @@ func (c *Cache) expire() {
 			}
 			if age > math.MaxInt32 {
 				// Saturate, so that a wrapping age never turns old into new.
-				c.touch(off, now-math.MaxInt32)
+				binary.LittleEndian.PutUint32(c.arena[off+4:], now-math.MaxInt32)
 				age = math.MaxInt32
 			}
 			oldest = max(oldest, age)
@@ -813,6 +852,7 @@ func appendRecord(dst []byte, kind, flags uint8, now uint32, key, payload []byte
 	dst = append(dst, kind, flags)
 	dst = binary.LittleEndian.AppendUint32(dst, now)
 	dst = binary.LittleEndian.AppendUint16(dst, uint16(min(len(key), maxRecord)))
+	dst = append(dst, 0, 0) // order: insert sets it
 	dst = append(dst, key...)
 	return append(dst, payload...)
 }

@@ -17,15 +17,18 @@ import (
 // daemon keeps what was pushed within the TTL:
 //
 //	magic "PGWCACHE" | version u32 | saved at (Unix ms) i64 | n u32
-//	n × (age ms u32 | record, its updated field zeroed)
+//	n × (age ms u32 | record, its updated field zeroed, without its order)
 //	crc32 (IEEE) of everything before it
 //
 // Ages rather than clock readings, because ticks count from the start of
-// the process that wrote them.
+// the process that wrote them. A record in the file has the layout of the
+// arena (see Cache) without the order field: the same bytes as before
+// records had one. So the file keeps the order of updates only to the tick.
 
 const (
 	snapMagic   = "PGWCACHE"
 	snapVersion = 1
+	fileHdrSize = hdrSize - 2 // a record's header in the file: no order
 )
 
 // ErrCorruptSnapshot is returned by Load for a file that is not a whole,
@@ -51,9 +54,11 @@ func (c *Cache) Save(w io.Writer) error {
 		age := uint64(now-c.updated(off)) * uint64(tickUnit/time.Millisecond)
 		body.Write(binary.LittleEndian.AppendUint32(nil, uint32(min(age, 1<<32-1))))
 		rec := c.arena[off : off+c.size(off)]
-		body.Write(rec[:4])
+		body.Write(binary.LittleEndian.AppendUint16(nil, uint16(len(rec)-(hdrSize-fileHdrSize))))
+		body.Write(rec[2:4])
 		body.Write([]byte{0, 0, 0, 0})
-		body.Write(rec[8:])
+		body.Write(rec[8:10])
+		body.Write(rec[hdrSize:])
 		n++
 	}
 	c.mu.Unlock()
@@ -137,14 +142,14 @@ func (c *Cache) load(data []byte, checksum bool) (int, error) {
 		age uint64
 		rec []byte
 	}
-	entries := make([]entry, 0, min(n, len(body)/(4+hdrSize)))
+	entries := make([]entry, 0, min(n, len(body)/(4+fileHdrSize)))
 	for i := 0; i < n; i++ {
-		if len(body) < 4+hdrSize {
+		if len(body) < 4+fileHdrSize {
 			return bad("record cut short")
 		}
 		age := uint64(binary.LittleEndian.Uint32(body))
 		size := int(binary.LittleEndian.Uint16(body[4:]))
-		if size < hdrSize || len(body) < 4+size {
+		if size < fileHdrSize || len(body) < 4+size {
 			return bad("record cut short")
 		}
 		rec := body[4 : 4+size]
@@ -162,6 +167,8 @@ func (c *Cache) load(data []byte, checksum bool) (int, error) {
 	defer c.mu.Unlock()
 	c.swept = false // the records loaded are older than what expire saw
 	now := c.tick()
+	last := c.last
+	defer func() { c.last = last }() // a loaded record is no update
 	elapsed := max(c.now().UnixMilli()-saved, 0)
 	loaded := 0
 	for _, e := range entries {
@@ -170,14 +177,27 @@ func (c *Cache) load(data []byte, checksum bool) (int, error) {
 		if c.ttl != 0 && ticks >= uint64(c.ttl) || ticks > 1<<31 {
 			continue
 		}
-		rec := append(c.rec[:0], e.rec...)
-		binary.LittleEndian.PutUint32(rec[4:], now-uint32(ticks))
+		// A record saved at the largest size by the code before the order
+		// field no longer fits: insert counts it as too large.
+		rec := binary.LittleEndian.AppendUint16(c.rec[:0], uint16(len(e.rec)+hdrSize-fileHdrSize))
+		rec = append(rec, e.rec[2:4]...)
+		rec = binary.LittleEndian.AppendUint32(rec, now-uint32(ticks))
+		rec = append(rec, e.rec[8:10]...)
+		rec = append(rec, 0, 0)
+		rec = append(rec, e.rec[fileHdrSize:]...)
 		kind := rec[2]
 		if old := c.find(rec[hdrSize:hdrSize+int(binary.LittleEndian.Uint16(rec[8:]))], kind == kindFamily); old >= 0 {
 			continue // what was pushed since the start wins
 		}
 		c.rec = rec
-		if _, ok := c.insert(rec, -1); ok && kind != kindFamily {
+		off, ok := c.insert(rec, -1)
+		if !ok {
+			continue
+		}
+		// The file keeps the order of updates only to the tick: what it
+		// held of one tick ties, older than what has been updated since.
+		binary.LittleEndian.PutUint16(c.arena[off+10:], 0)
+		if kind != kindFamily {
 			loaded++
 		}
 	}
@@ -198,15 +218,15 @@ func (c *Cache) LoadFile(path string) (int, error) {
 	return c.Load(f)
 }
 
-// validRecord checks that rec is a well-formed record of a live kind, so
-// that a snapshot, however it was damaged, can never make the cache read
-// out of bounds later.
+// validRecord checks that rec, a record as the file holds it, is
+// well-formed and of a live kind, so that a snapshot, however it was
+// damaged, can never make the cache read out of bounds later.
 func validRecord(rec []byte) bool {
 	kl := int(binary.LittleEndian.Uint16(rec[8:]))
-	if hdrSize+kl > len(rec) {
+	if fileHdrSize+kl > len(rec) {
 		return false
 	}
-	key, payload := rec[hdrSize:hdrSize+kl], rec[hdrSize+kl:]
+	key, payload := rec[fileHdrSize:fileHdrSize+kl], rec[fileHdrSize+kl:]
 	if !validKey(key) {
 		return false
 	}
