@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"html"
 	"sync"
+	"time"
 
 	"go.uber.org/atomic"
 
@@ -47,13 +48,12 @@ const scrapeOverhead = 2 * chunkSize
 // /-/ready and the landing page at /. Anything but GET and HEAD is 405, an
 // unknown path 404. It is safe for concurrent use.
 type Handler struct {
-	o        Options
-	pool     sync.Pool     // of *scrape
-	inFlight chan struct{} // a token per scrape being served
+	o    Options
+	pool sync.Pool // of *scrape
 
-	mu      sync.Mutex
-	held    int64 // bytes reserved by the scrapes being served
-	holders int
+	mu     sync.Mutex
+	held   int64       // bytes reserved by the scrapes being served
+	active []*Response // the scrapes being served
 }
 
 type scrape struct {
@@ -79,11 +79,7 @@ func New(o Options) *Handler {
 	if o.ScrapeMemory <= 0 {
 		o.ScrapeMemory = DefaultScrapeMemory(o.Cache.Budget())
 	}
-	h := &Handler{o: o}
-	if o.MaxInFlight > 0 {
-		h.inFlight = make(chan struct{}, o.MaxInFlight)
-	}
-	return h
+	return &Handler{o: o}
 }
 
 // AppendMetrics appends the whole exposition: the cache's families and the
@@ -94,7 +90,8 @@ func (h *Handler) AppendMetrics(dst []byte, snap *cache.Snapshot) []byte {
 }
 
 // render is AppendMetrics with a flush: when dst has grown past chunkSize
-// after a family, flush is given it and returns what to append to next.
+// after a series, flush is given it and returns what to append to next, or
+// nil to stop (the client is gone): render then returns nil.
 func (h *Handler) render(dst []byte, snap *cache.Snapshot, flush func([]byte) []byte) []byte {
 	h.o.Cache.Snapshot(snap)
 	self := h.o.Self
@@ -110,7 +107,9 @@ func (h *Handler) render(dst []byte, snap *cache.Snapshot, flush func([]byte) []
 			}
 		}
 		if f != nil {
-			dst = appendFamily(dst, f, flush)
+			if dst = appendFamily(dst, f, flush); dst == nil {
+				return nil
+			}
 		}
 	}
 	for _, s := range self {
@@ -146,27 +145,17 @@ func (h *Handler) Serve(w *Response, r *Request) {
 }
 
 func (h *Handler) serveMetrics(w *Response, r *Request) {
-	if h.inFlight != nil {
-		select {
-		case h.inFlight <- struct{}{}:
-			defer func() { <-h.inFlight }()
-		default:
-			h.o.Refused.Inc()
-			w.Error(503, "too many scrapes at once (--web.max-requests-in-flight)")
-			return
-		}
-	}
 	w.SetHeader("Content-Type", ContentType)
 	if r.Method == "HEAD" {
 		return
 	}
 	need := int64(h.o.Cache.SnapshotBytes()) + scrapeOverhead
-	if !h.reserve(need) {
+	if msg := h.admit(w, need); msg != "" {
 		h.o.Refused.Inc()
-		w.Error(503, "too many scrapes at once for the scrape memory budget")
+		w.Error(503, msg)
 		return
 	}
-	defer h.release(need)
+	defer h.leave(w, need)
 	s, _ := h.pool.Get().(*scrape)
 	if s == nil {
 		s = new(scrape)
@@ -174,15 +163,20 @@ func (h *Handler) serveMetrics(w *Response, r *Request) {
 	// A small exposition goes in one write with its length; a large one in
 	// chunks of about chunkSize.
 	streamed := false
-	s.buf = h.render(s.buf[:0], &s.snap, func(b []byte) []byte {
+	out := h.render(s.buf[:0], &s.snap, func(b []byte) []byte {
 		streamed = true
-		w.Write(b)
+		if _, err := w.Write(b); err != nil {
+			return nil // the client is gone or cut: render no further
+		}
 		return b[:0]
 	})
-	if !streamed {
-		w.SetContentLength(int64(len(s.buf)))
+	if out != nil {
+		s.buf = out
+		if !streamed {
+			w.SetContentLength(int64(len(s.buf)))
+		}
+		w.Write(s.buf)
 	}
-	w.Write(s.buf)
 	h.pool.Put(s)
 }
 
@@ -199,22 +193,65 @@ func (h *Handler) landing() []byte {
 	return b.Bytes()
 }
 
-// reserve takes n bytes of the scrape memory budget, or tells that they
-// are not there. With no other scrape holding any, it always succeeds.
-func (h *Handler) reserve(n int64) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.holders > 0 && h.held+n > h.o.ScrapeMemory {
-		return false
+// admit takes a slot of MaxInFlight and need bytes of the scrape memory
+// budget for w, or says why not. When they are taken, the scrape whose
+// client has read nothing for the longest (stalledAfter at least) is cut
+// to make room: a client that does not read loses its place to one that
+// does, so a few stalled connections cannot keep Prometheus out even for
+// the seconds their write deadline allows.
+func (h *Handler) admit(w *Response, need int64) string {
+	deadline := time.Now().Add(admitWait)
+	for {
+		h.mu.Lock()
+		slot := h.o.MaxInFlight <= 0 || len(h.active) < h.o.MaxInFlight
+		mem := len(h.active) == 0 || h.held+need <= h.o.ScrapeMemory
+		if slot && mem {
+			h.held += need
+			h.active = append(h.active, w)
+			h.mu.Unlock()
+			return ""
+		}
+		now := time.Now()
+		var victim *Response
+		var longest time.Duration
+		for _, a := range h.active {
+			if d := a.stalled(now); d >= stalledAfter && d > longest {
+				victim, longest = a, d
+			}
+		}
+		if victim != nil {
+			// Under the lock: a scrape leaves the list before its
+			// connection serves anything else.
+			victim.cut()
+		}
+		h.mu.Unlock()
+		if victim == nil || now.After(deadline) {
+			if !slot {
+				return "too many scrapes at once (--web.max-requests-in-flight)"
+			}
+			return "too many scrapes at once for the scrape memory budget (--web.scrape-memory)"
+		}
+		time.Sleep(5 * time.Millisecond) // for the cut scrape to leave
 	}
-	h.held += n
-	h.holders++
-	return true
 }
 
-func (h *Handler) release(n int64) {
+// stalledAfter is how long a scrape's client must have read nothing before
+// a new scrape may cut it; admitWait how long the new one waits for that.
+const (
+	stalledAfter = time.Second
+	admitWait    = time.Second
+)
+
+func (h *Handler) leave(w *Response, need int64) {
 	h.mu.Lock()
-	h.held -= n
-	h.holders--
+	h.held -= need
+	for i, a := range h.active {
+		if a == w {
+			last := len(h.active) - 1
+			h.active[i], h.active[last] = h.active[last], nil
+			h.active = h.active[:last]
+			break
+		}
+	}
 	h.mu.Unlock()
 }

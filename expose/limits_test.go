@@ -331,10 +331,7 @@ func TestSlowReaderIsCut(t *testing.T) {
 // second one that would take the scrape memory over its budget gets 503;
 // once the first is done (here: cut as stalled), scrapes succeed again.
 func TestScrapeMemoryBudget(t *testing.T) {
-	c := cache.New(cache.Options{Budget: 4 << 20})
-	for i := 0; i < 20000; i++ {
-		c.Set([]byte("big"), []cache.Label{{Name: []byte("i"), Value: fmt.Appendf(nil, "%08d", i)}}, 1)
-	}
+	c := bigCache()
 	need := int64(c.SnapshotBytes()) + scrapeOverhead
 	h := New(Options{Cache: c, ScrapeMemory: need + need/2}) // one scrape, not two
 	s := &Server{Handler: h.Serve, WriteStallTimeout: 500 * time.Millisecond}
@@ -344,7 +341,7 @@ func TestScrapeMemoryBudget(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		h.mu.Lock()
-		holders := h.holders
+		holders := len(h.active)
 		h.mu.Unlock()
 		if holders == 1 {
 			break
@@ -365,7 +362,7 @@ func TestScrapeMemoryBudget(t *testing.T) {
 	for {
 		code, _, body := request(t, addr, "GET", "/metrics")
 		if code == 200 {
-			if !strings.Contains(string(body), `big{i="00019999"} 1`) {
+			if !strings.Contains(string(body), `big{i="00199999"} 1`) {
 				t.Error("the scrape after the stalled one is incomplete")
 			}
 			break
@@ -375,4 +372,56 @@ func TestScrapeMemoryBudget(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// TestStalledScrapeGivesWay: with every scrape slot held by clients that
+// read nothing, a new scrape cuts the one stalled the longest instead of
+// getting 503 until their write deadlines pass.
+func TestStalledScrapeGivesWay(t *testing.T) {
+	c := bigCache()
+	h := New(Options{Cache: c, MaxInFlight: 2})
+	s := &Server{Handler: h.Serve, WriteStallTimeout: time.Minute, MinWriteRate: 1}
+	addr := limitServer(t, s)
+	for i := 0; i < 2; i++ {
+		slow := dialSlow(t, addr)
+		fmt.Fprint(slow, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n") // and never read
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for { // both stalled in a write for longer than stalledAfter
+		h.mu.Lock()
+		n := 0
+		for _, a := range h.active {
+			if a.stalled(time.Now()) > stalledAfter+100*time.Millisecond {
+				n++
+			}
+		}
+		h.mu.Unlock()
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the two slow scrapes did not stall within 30 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	code, _, body := request(t, addr, "GET", "/metrics")
+	if code != 200 || !strings.Contains(string(body), `big{i="00199999"} 1`) {
+		t.Fatalf("a scrape while two stalled ones held both slots got %d (%d bytes), want the whole exposition", code, len(body))
+	}
+	if got := s.Stats.Stalled.Load(); got != 1 {
+		t.Errorf("Stalled = %d, want 1: one stalled scrape cut to make room", got)
+	}
+	if got := h.o.Refused.Load(); got != 0 {
+		t.Errorf("Refused = %d, want 0", got)
+	}
+}
+
+// bigCache holds an exposition of about 4 MB: more than the kernel's
+// buffers on loopback take from a client that does not read.
+func bigCache() *cache.Cache {
+	c := cache.New(cache.Options{Budget: 16 << 20})
+	for i := 0; i < 200000; i++ {
+		c.Set([]byte("big"), []cache.Label{{Name: []byte("i"), Value: fmt.Appendf(nil, "%08d", i)}}, 1)
+	}
+	return c
 }

@@ -957,6 +957,9 @@ type Response struct {
 	stall time.Duration
 	rate  float64 // bytes per second
 	sent  int64   // bytes written, head and framing included
+	// writing is when the write under way began, in Unix nanoseconds; 0
+	// between writes. Read by other scrapes: see stalled.
+	writing atomic.Int64
 }
 
 // bufferLimit is the largest body sent with a computed Content-Length.
@@ -999,7 +1002,9 @@ func (w *Response) write(p []byte) error {
 		}
 		w.c.nc.SetWriteDeadline(d)
 	}
+	w.writing.Store(time.Now().UnixNano())
 	n, err := w.w.Write(p)
+	w.writing.Store(0)
 	w.sent += int64(n)
 	if err != nil {
 		w.err = err
@@ -1009,6 +1014,22 @@ func (w *Response) write(p []byte) error {
 		}
 	}
 	return err
+}
+
+// stalled tells how long the write under way has waited for the client to
+// read, at now; 0 when none is under way. Safe from other goroutines.
+func (w *Response) stalled(now time.Time) time.Duration {
+	if t := w.writing.Load(); t != 0 {
+		return now.Sub(time.Unix(0, t))
+	}
+	return 0
+}
+
+// cut ends the write under way and every later one with a timeout: the
+// handler sees an error and returns. Safe from other goroutines while the
+// request is served.
+func (w *Response) cut() {
+	w.c.nc.SetWriteDeadline(time.Unix(1, 0))
 }
 
 var lastChunk = []byte("0\r\n\r\n")

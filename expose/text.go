@@ -62,7 +62,9 @@ func appendFamily(dst []byte, f *cache.Family, flush func([]byte) []byte) []byte
 			dst = appendSample(dst, &memo, name, "", s.Labels(), "", 0, s.Value())
 		}
 		if flush != nil && len(dst) >= chunkSize {
-			dst = flush(dst)
+			if dst = flush(dst); dst == nil {
+				return nil // stop: the client is gone
+			}
 			memo.n = 0 // its text was in what flush took
 		}
 	}
