@@ -140,6 +140,7 @@ body{font:14px/1.45 sans-serif;margin:1em 2em;color:#222;max-width:60em}
 h1{font-size:1.5em;margin:.2em 0}h2{font-size:1.15em;margin:1.2em 0 .3em}
 table{border-collapse:collapse}
 th,td{text-align:left;padding:2px 14px 2px 0;border-bottom:1px solid #ddd;vertical-align:top}
+td+td{white-space:nowrap}
 td.n{text-align:right;font-variant-numeric:tabular-nums}
 code{font-size:.95em;word-break:break-all}
 .bar{width:24em;height:1em;border:1px solid #888;background:#eee}
@@ -162,13 +163,13 @@ func appendBudget(dst []byte, st cache.Stats) []byte {
 	}
 	dst = append(dst, `" id="budget"><div style="width:`...)
 	dst = appendTenths(dst, permille)
-	dst = append(dst, `%"></div></div>`+"\n<p>"...)
+	dst = append(dst, `%"></div></div>`+"\n<p>Budget: "...)
 	dst = appendBytes(dst, int64(st.Bytes))
 	dst = append(dst, " of "...)
 	dst = appendBytes(dst, int64(st.Budget))
-	dst = append(dst, " ("...)
+	dst = append(dst, " in use: "...)
 	dst = appendTenths(dst, permille)
-	dst = append(dst, " %) in use</p>\n<table id=\"cache\">\n"...)
+	dst = append(dst, " %</p>\n<table id=\"cache\">\n"...)
 	dst = appendRow(dst, "Series", int64(st.Series))
 	dst = appendRow(dst, "Expired", int64(st.Expired))
 	dst = appendRow(dst, "Evicted to make room", int64(st.Evicted))
@@ -196,7 +197,7 @@ func appendGroups(dst []byte, snap *cache.Snapshot, now time.Time) []byte {
 			continue
 		}
 		if total == 1 {
-			dst = append(dst, "<table id=\"groups\">\n<tr><th>Grouping labels</th><th>Last push</th><th>Last failure</th><th>Expires in</th></tr>\n"...)
+			dst = append(dst, "<table id=\"groups\">\n<tr><th>Grouping labels</th><th>Last push</th><th>Last failure</th><th>TTL left</th></tr>\n"...)
 		}
 		labels := se.Labels()
 		failure := 0.0

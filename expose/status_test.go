@@ -122,7 +122,7 @@ func TestStatusNoGroups(t *testing.T) {
 	if !strings.Contains(page, "<h2>Groups</h2>\n<p>None") || strings.Contains(page, `id="groups"`) {
 		t.Errorf("a raw series shown as a group:\n%s", page)
 	}
-	if strings.Contains(page, "Expires in") {
+	if strings.Contains(page, "TTL left") {
 		t.Error("TTL column without groups")
 	}
 }
@@ -200,7 +200,7 @@ func TestStatusBarWidth(t *testing.T) {
 		}
 	}
 	b := string(appendBudget(nil, cache.Stats{Bytes: 4352, Budget: 10240}))
-	if want := "<p>4352 B (4.2 KiB) of 10240 B (10.0 KiB) (42.5 %) in use</p>"; !strings.Contains(b, want) {
+	if want := "<p>Budget: 4352 B (4.2 KiB) of 10240 B (10.0 KiB) in use: 42.5 %</p>"; !strings.Contains(b, want) {
 		t.Errorf("want %s in\n%s", want, b)
 	}
 }
