@@ -3,7 +3,7 @@ package expose
 import (
 	"bytes"
 	"math"
-	"slices"
+	"sort"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -48,13 +48,24 @@ const (
 // statusScratch is what a page needs beside a scrape's snapshot and buffer;
 // it is kept with them in the handler's pool.
 type statusScratch struct {
-	rank  []famRank
+	rank  famRanks
 	table StatusTable
 }
 
 type famRank struct {
 	fam    int // index in the snapshot
 	series int
+}
+
+// famRanks sorts largest first, equal ones in name order (the snapshot's).
+// sort.Sort, not slices.SortFunc: the daemon links sort's already, and an
+// instance of the generic one costs 15 KB of binary.
+type famRanks []famRank
+
+func (r famRanks) Len() int      { return len(r) }
+func (r famRanks) Swap(i, j int) { r[i], r[j] = r[j], r[i] }
+func (r famRanks) Less(i, j int) bool {
+	return r[i].series > r[j].series || r[i].series == r[j].series && r[i].fam < r[j].fam
 }
 
 func (h *Handler) serveStatus(w *Response, r *Request) {
@@ -101,35 +112,35 @@ func (h *Handler) appendStatus(dst []byte, s *scrape, now time.Time) []byte {
 	}
 	sc := s.status
 
-	dst = append(dst, statusHead...)
-	dst = append(dst, `<p>`...)
+	dst = str(dst, statusHead)
+	dst = str(dst, `<p>`)
 	if h.o.Version != "" {
 		dst = appendHTML(dst, h.o.Version, false)
-		dst = append(dst, " · "...)
+		dst = str(dst, " · ")
 	}
-	dst = append(dst, `up <span id="uptime">`...)
+	dst = str(dst, `up <span id="uptime">`)
 	dst = appendDuration(dst, now.Sub(h.o.Start))
-	dst = append(dst, `</span> · <a href="`...)
+	dst = str(dst, `</span> · <a href="`)
 	dst = appendHTML(dst, h.o.TelemetryPath, false)
-	dst = append(dst, `">`...)
+	dst = str(dst, `">`)
 	dst = appendHTML(dst, h.o.TelemetryPath, false)
-	dst = append(dst, "</a> · <a href=\"/-/healthy\">/-/healthy</a> · <a href=\"/-/ready\">/-/ready</a></p>\n"...)
+	dst = str(dst, "</a> · <a href=\"/-/healthy\">/-/healthy</a> · <a href=\"/-/ready\">/-/ready</a></p>\n")
 
 	dst = appendBudget(dst, st)
 	dst = appendGroups(dst, snap, now)
-	dst, sc.rank = appendFamilies(dst, snap, sc.rank)
+	dst = appendFamilies(dst, snap, &sc.rank)
 
 	t := &sc.table
 	for _, sec := range h.o.Status {
-		dst = append(dst, "<h2>"...)
+		dst = str(dst, "<h2>")
 		dst = appendHTML(dst, sec.Title, false)
-		dst = append(dst, "</h2>\n<table>\n"...)
+		dst = str(dst, "</h2>\n<table>\n")
 		t.buf, t.now = dst, now
 		sec.Rows(t)
 		dst, t.buf = t.buf, nil
-		dst = append(dst, "</table>\n"...)
+		dst = str(dst, "</table>\n")
 	}
-	return append(dst, "</body></html>\n"...)
+	return str(dst, "</body></html>\n")
 }
 
 const statusHead = `<!DOCTYPE html>
@@ -157,24 +168,24 @@ func appendBudget(dst []byte, st cache.Stats) []byte {
 	if st.Budget > 0 {
 		permille = int(min(int64(st.Bytes)*1000/int64(st.Budget), 1000))
 	}
-	dst = append(dst, "<h2>Cache</h2>\n<div class=\"bar"...)
+	dst = str(dst, "<h2>Cache</h2>\n<div class=\"bar")
 	if permille >= 900 {
-		dst = append(dst, " hi"...)
+		dst = str(dst, " hi")
 	}
-	dst = append(dst, `" id="budget"><div style="width:`...)
+	dst = str(dst, `" id="budget"><div style="width:`)
 	dst = appendTenths(dst, permille)
-	dst = append(dst, `%"></div></div>`+"\n<p>Budget: "...)
+	dst = str(dst, `%"></div></div>`+"\n<p>Budget: ")
 	dst = appendBytes(dst, int64(st.Bytes))
-	dst = append(dst, " of "...)
+	dst = str(dst, " of ")
 	dst = appendBytes(dst, int64(st.Budget))
-	dst = append(dst, " in use: "...)
+	dst = str(dst, " in use: ")
 	dst = appendTenths(dst, permille)
-	dst = append(dst, " %</p>\n<table id=\"cache\">\n"...)
+	dst = str(dst, " %</p>\n<table id=\"cache\">\n")
 	dst = appendRow(dst, "Series", int64(st.Series))
 	dst = appendRow(dst, "Expired", int64(st.Expired))
 	dst = appendRow(dst, "Evicted to make room", int64(st.Evicted))
 	dst = appendRow(dst, "Refused: larger than the budget", int64(st.TooLarge))
-	return append(dst, "</table>\n"...)
+	return str(dst, "</table>\n")
 }
 
 // appendGroups appends a row for each group pushed through the Pushgateway
@@ -183,7 +194,7 @@ func appendBudget(dst []byte, st cache.Stats) []byte {
 // push_time_seconds, updated by every push and failure, is the last of its
 // series to go).
 func appendGroups(dst []byte, snap *cache.Snapshot, now time.Time) []byte {
-	dst = append(dst, "<h2>Groups</h2>\n"...)
+	dst = str(dst, "<h2>Groups</h2>\n")
 	pushed, failed := findFamily(snap, cache.PushTimeName), findFamily(snap, cache.PushFailureTimeName)
 	total := 0
 	k := 0 // the failure series at or after the group's labels
@@ -197,7 +208,7 @@ func appendGroups(dst []byte, snap *cache.Snapshot, now time.Time) []byte {
 			continue
 		}
 		if total == 1 {
-			dst = append(dst, "<table id=\"groups\">\n<tr><th>Grouping labels</th><th>Last push</th><th>Last failure</th><th>TTL left</th></tr>\n"...)
+			dst = str(dst, "<table id=\"groups\">\n<tr><th>Grouping labels</th><th>Last push</th><th>Last failure</th><th>TTL left</th></tr>\n")
 		}
 		labels := se.Labels()
 		failure := 0.0
@@ -216,35 +227,35 @@ func appendGroups(dst []byte, snap *cache.Snapshot, now time.Time) []byte {
 				break
 			}
 		}
-		dst = append(dst, "<tr><td><code>"...)
+		dst = str(dst, "<tr><td><code>")
 		dst = appendLabels(dst, labels)
-		dst = append(dst, "</code></td><td>"...)
+		dst = str(dst, "</code></td><td>")
 		dst = appendUnixTime(dst, se.Value(), now)
-		dst = append(dst, "</td><td>"...)
+		dst = str(dst, "</td><td>")
 		dst = appendUnixTime(dst, failure, now)
-		dst = append(dst, "</td><td>"...)
+		dst = str(dst, "</td><td>")
 		if left, ok := snap.TTLLeft(se); ok {
 			dst = appendDuration(dst, left)
 		} else {
-			dst = append(dst, "never (no TTL)"...)
+			dst = str(dst, "never (no TTL)")
 		}
-		dst = append(dst, "</td></tr>\n"...)
+		dst = str(dst, "</td></tr>\n")
 	}
 	switch {
 	case total == 0:
-		return append(dst, "<p>None: nothing was pushed through the Pushgateway API, or it has expired.</p>\n"...)
+		return str(dst, "<p>None: nothing was pushed through the Pushgateway API, or it has expired.</p>\n")
 	case total > statusGroups:
-		dst = append(dst, "</table>\n<p class=\"more\">and "...)
+		dst = str(dst, "</table>\n<p class=\"more\">and ")
 		dst = strconv.AppendInt(dst, int64(total-statusGroups), 10)
-		return append(dst, " more groups</p>\n"...)
+		return str(dst, " more groups</p>\n")
 	}
-	return append(dst, "</table>\n"...)
+	return str(dst, "</table>\n")
 }
 
 // appendFamilies appends the families with the most series, largest
-// first, and counts the others. rank is scratch, returned for reuse.
-func appendFamilies(dst []byte, snap *cache.Snapshot, rank []famRank) ([]byte, []famRank) {
-	rank = rank[:0]
+// first, and counts the others. ranks is scratch, kept for reuse.
+func appendFamilies(dst []byte, snap *cache.Snapshot, ranks *famRanks) []byte {
+	rank := (*ranks)[:0]
 	for i := 0; i < snap.Len(); i++ {
 		f := snap.Family(i)
 		n := 0
@@ -255,36 +266,36 @@ func appendFamilies(dst []byte, snap *cache.Snapshot, rank []famRank) ([]byte, [
 		}
 		rank = append(rank, famRank{fam: i, series: n})
 	}
-	// Largest first; equal ones keep name order (the snapshot's).
-	slices.SortStableFunc(rank, func(a, b famRank) int { return b.series - a.series })
-	dst = append(dst, "<h2>Series per family</h2>\n"...)
+	*ranks = rank
+	sort.Sort(ranks)
+	dst = str(dst, "<h2>Series per family</h2>\n")
 	if len(rank) == 0 {
-		return append(dst, "<p>None: the cache is empty.</p>\n"...), rank
+		return str(dst, "<p>None: the cache is empty.</p>\n")
 	}
-	dst = append(dst, "<table id=\"families\">\n<tr><th>Family</th><th>Type</th><th>Series</th></tr>\n"...)
+	dst = str(dst, "<table id=\"families\">\n<tr><th>Family</th><th>Type</th><th>Series</th></tr>\n")
 	for _, r := range rank[:min(len(rank), statusFamilies)] {
 		f := snap.Family(r.fam)
-		dst = append(dst, "<tr><td><code>"...)
+		dst = str(dst, "<tr><td><code>")
 		dst = appendHTML(dst, f.Name, false)
-		dst = append(dst, "</code></td><td>"...)
-		dst = append(dst, f.Type.String()...)
-		dst = append(dst, `</td><td class="n">`...)
+		dst = str(dst, "</code></td><td>")
+		dst = str(dst, f.Type.String())
+		dst = str(dst, `</td><td class="n">`)
 		dst = strconv.AppendInt(dst, int64(r.series), 10)
-		dst = append(dst, "</td></tr>\n"...)
+		dst = str(dst, "</td></tr>\n")
 	}
-	dst = append(dst, "</table>\n"...)
+	dst = str(dst, "</table>\n")
 	if rest := rank[min(len(rank), statusFamilies):]; len(rest) > 0 {
 		n := 0
 		for _, r := range rest {
 			n += r.series
 		}
-		dst = append(dst, `<p class="more" id="families-rest">and `...)
+		dst = str(dst, `<p class="more" id="families-rest">and `)
 		dst = strconv.AppendInt(dst, int64(len(rest)), 10)
-		dst = append(dst, " more families with "...)
+		dst = str(dst, " more families with ")
 		dst = strconv.AppendInt(dst, int64(n), 10)
-		dst = append(dst, " series</p>\n"...)
+		dst = str(dst, " series</p>\n")
 	}
-	return dst, rank
+	return dst
 }
 
 // findFamily returns the snapshot's family called name, or nil.
@@ -315,15 +326,15 @@ func appendLabels(dst, labels []byte) []byte {
 			return dst
 		}
 		if len(dst)-start > statusLabels {
-			return append(dst, ", …"...)
+			return str(dst, ", …")
 		}
 		if !first {
-			dst = append(dst, ", "...)
+			dst = str(dst, ", ")
 		}
 		dst = appendHTML(dst, name, false)
-		dst = append(dst, `=&#34;`...)
+		dst = str(dst, `=&#34;`)
 		dst = appendHTML(dst, value, true)
-		dst = append(dst, `&#34;`...)
+		dst = str(dst, `&#34;`)
 		labels = rest
 	}
 }
@@ -345,37 +356,43 @@ func appendHTML[T string | []byte](dst []byte, s T, label bool) []byte {
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
 		case c == '&':
-			dst = append(dst, "&amp;"...)
+			dst = str(dst, "&amp;")
 		case c == '<':
-			dst = append(dst, "&lt;"...)
+			dst = str(dst, "&lt;")
 		case c == '>':
-			dst = append(dst, "&gt;"...)
+			dst = str(dst, "&gt;")
 		case c == '"' && label:
-			dst = append(dst, `\&#34;`...)
+			dst = str(dst, `\&#34;`)
 		case c == '"':
-			dst = append(dst, "&#34;"...)
+			dst = str(dst, "&#34;")
 		case c == '\'':
-			dst = append(dst, "&#39;"...)
+			dst = str(dst, "&#39;")
 		case c == '\\' && label:
-			dst = append(dst, `\\`...)
+			dst = str(dst, `\\`)
 		case c == '\n' && label:
-			dst = append(dst, `\n`...)
+			dst = str(dst, `\n`)
 		default:
 			dst = append(dst, c)
 		}
 	}
 	if cut {
-		dst = append(dst, "…"...)
+		dst = str(dst, "…")
 	}
 	return dst
 }
 
+// str is append(dst, s...) as a call: the page appends some eighty
+// strings, and each inlined append costs about 60 bytes of binary more.
+//
+//go:noinline
+func str(dst []byte, s string) []byte { return append(dst, s...) }
+
 func appendRow(dst []byte, name string, v int64) []byte {
-	dst = append(dst, "<tr><th>"...)
+	dst = str(dst, "<tr><th>")
 	dst = appendHTML(dst, name, false)
-	dst = append(dst, `</th><td class="n">`...)
+	dst = str(dst, `</th><td class="n">`)
 	dst = strconv.AppendInt(dst, v, 10)
-	return append(dst, "</td></tr>\n"...)
+	return str(dst, "</td></tr>\n")
 }
 
 // appendTenths appends p tenths with one decimal: 425 is 42.5.
@@ -387,7 +404,7 @@ func appendTenths(dst []byte, p int) []byte {
 // appendBytes appends n in bytes, with KiB or MiB beside it from 1 KiB on.
 func appendBytes(dst []byte, n int64) []byte {
 	dst = strconv.AppendInt(dst, n, 10)
-	dst = append(dst, " B"...)
+	dst = str(dst, " B")
 	unit, div := " MiB)", int64(1<<20)
 	switch {
 	case n < 1<<10:
@@ -395,9 +412,9 @@ func appendBytes(dst []byte, n int64) []byte {
 	case n < 1<<20:
 		unit, div = " KiB)", 1<<10
 	}
-	dst = append(dst, " ("...)
+	dst = str(dst, " (")
 	dst = appendTenths(dst, int(n*10/div))
-	return append(dst, unit...)
+	return str(dst, unit)
 }
 
 // appendDuration appends d rounded down to the second in its two largest
@@ -428,19 +445,19 @@ func appendDuration(dst []byte, d time.Duration) []byte {
 // value) in UTC and how long ago it was; 0 is never.
 func appendUnixTime(dst []byte, sec float64, now time.Time) []byte {
 	if sec <= 0 || math.IsNaN(sec) || sec > 1e11 {
-		return append(dst, "never"...)
+		return str(dst, "never")
 	}
 	return appendTime(dst, time.UnixMilli(int64(sec*1000)), now)
 }
 
 func appendTime(dst []byte, t, now time.Time) []byte {
 	dst = t.UTC().AppendFormat(dst, "2006-01-02 15:04:05 UTC")
-	dst = append(dst, " ("...)
+	dst = str(dst, " (")
 	if d := now.Sub(t); d >= 0 {
 		dst = appendDuration(dst, d)
-		dst = append(dst, " ago"...)
+		dst = str(dst, " ago")
 	} else {
-		dst = append(dst, "in "...)
+		dst = str(dst, "in ")
 		dst = appendDuration(dst, -d)
 	}
 	return append(dst, ')')
@@ -448,11 +465,11 @@ func appendTime(dst []byte, t, now time.Time) []byte {
 
 // Text adds a row whose value is text, such as the last error.
 func (t *StatusTable) Text(name, value string) {
-	t.buf = append(t.buf, "<tr><th>"...)
+	t.buf = str(t.buf, "<tr><th>")
 	t.buf = appendHTML(t.buf, name, false)
-	t.buf = append(t.buf, "</th><td>"...)
+	t.buf = str(t.buf, "</th><td>")
 	t.buf = appendHTML(t.buf, value, false)
-	t.buf = append(t.buf, "</td></tr>\n"...)
+	t.buf = str(t.buf, "</td></tr>\n")
 }
 
 // Int adds a row whose value is a count or a gauge.
@@ -465,23 +482,23 @@ func (t *StatusTable) Uint(name string, v uint64) {
 
 // Bytes adds a row whose value is a size in bytes.
 func (t *StatusTable) Bytes(name string, n int64) {
-	t.buf = append(t.buf, "<tr><th>"...)
+	t.buf = str(t.buf, "<tr><th>")
 	t.buf = appendHTML(t.buf, name, false)
-	t.buf = append(t.buf, `</th><td class="n">`...)
+	t.buf = str(t.buf, `</th><td class="n">`)
 	t.buf = appendBytes(t.buf, n)
-	t.buf = append(t.buf, "</td></tr>\n"...)
+	t.buf = str(t.buf, "</td></tr>\n")
 }
 
 // Time adds a row whose value is a moment, shown in UTC with how long ago
 // it was; the zero Time is shown as never.
 func (t *StatusTable) Time(name string, at time.Time) {
-	t.buf = append(t.buf, "<tr><th>"...)
+	t.buf = str(t.buf, "<tr><th>")
 	t.buf = appendHTML(t.buf, name, false)
-	t.buf = append(t.buf, "</th><td>"...)
+	t.buf = str(t.buf, "</th><td>")
 	if at.IsZero() {
-		t.buf = append(t.buf, "never"...)
+		t.buf = str(t.buf, "never")
 	} else {
 		t.buf = appendTime(t.buf, at, t.now)
 	}
-	t.buf = append(t.buf, "</td></tr>\n"...)
+	t.buf = str(t.buf, "</td></tr>\n")
 }
