@@ -58,8 +58,8 @@ type famRank struct {
 }
 
 // famRanks sorts largest first, equal ones in name order (the snapshot's).
-// sort.Sort, not slices.SortFunc: the daemon links sort's already, and an
-// instance of the generic one costs 15 KB of binary.
+// It is for sort.Sort, whose code the daemon links already: an instance of
+// slices.SortStableFunc cost 3.5 KB of binary.
 type famRanks []famRank
 
 func (r famRanks) Len() int      { return len(r) }

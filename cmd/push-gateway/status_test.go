@@ -84,7 +84,7 @@ broken{ 1
 	// A counter where the raw stream keeps a gauge: the push fails, and
 	// its group has a failure time and no successful push.
 	put("/metrics/job/ntp", "# TYPE ntp_offset_seconds counter\nntp_offset_seconds 1\n", 400)
-	eventually(t, 5*time.Second, "the raw lines applied", func() (bool, string) {
+	eventually(t, 10*time.Second, "the raw lines applied", func() (bool, string) {
 		e := d.scrape(t)
 		_, ok := e.value("ntp_offset_seconds")
 		r, _ := e.value("push_gateway_ingest_lines_rejected_total", "reason", "invalid_name")
