@@ -151,7 +151,7 @@ body{font:14px/1.45 sans-serif;margin:1em 2em;color:#222;max-width:60em}
 h1{font-size:1.5em;margin:.2em 0}h2{font-size:1.15em;margin:1.2em 0 .3em}
 table{border-collapse:collapse}
 th,td{text-align:left;padding:2px 14px 2px 0;border-bottom:1px solid #ddd;vertical-align:top}
-td+td{white-space:nowrap}
+th,td+td{white-space:nowrap}
 td.n{text-align:right;font-variant-numeric:tabular-nums}
 code{font-size:.95em;word-break:break-all}
 .bar{width:24em;height:1em;border:1px solid #888;background:#eee}
