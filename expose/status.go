@@ -347,8 +347,10 @@ func appendLabels(dst, labels []byte) []byte {
 func appendHTML[T string | []byte](dst []byte, s T, label bool) []byte {
 	cut := len(s) > statusCut
 	if cut {
+		// Back to the start of the character at the cut: at most 3 bytes,
+		// also in bytes that are not UTF-8.
 		n := statusCut
-		for n > 0 && !utf8.RuneStart(s[n]) {
+		for n > statusCut-utf8.UTFMax+1 && !utf8.RuneStart(s[n]) {
 			n--
 		}
 		s = s[:n]

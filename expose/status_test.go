@@ -3,10 +3,12 @@ package expose
 import (
 	"bytes"
 	"fmt"
+	"html"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/push-gateway/push-gateway/cache"
 )
@@ -353,4 +355,69 @@ func BenchmarkStatusPage(b *testing.B) {
 			b.ReportMetric(float64(len(s.buf)), "B/page")
 		})
 	}
+}
+
+// FuzzAppendHTML: whatever the bytes, the escaped text holds no markup
+// character, every & starts an entity, and unescaped it gives back the
+// text (label values: as the text format escapes them), cut or whole.
+func FuzzAppendHTML(f *testing.F) {
+	for _, s := range []string{"", "plain", `<script>alert("x")</script>`, "a&b;'c'", "line\nbreak \\ \"q\"",
+		"&amp;", strings.Repeat("✓", 100), "\xff\xfe<"} {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, s string, label bool) {
+		out := string(appendHTML(nil, s, label))
+		if strings.ContainsAny(out, `<>"'`) {
+			t.Fatalf("%q -> %q holds markup", s, out)
+		}
+		for i := strings.IndexByte(out, '&'); i >= 0; i = next(out, i) {
+			if !hasEntityAt(out, i) {
+				t.Fatalf("%q -> %q: a bare & at %d", s, out, i)
+			}
+		}
+		want := s
+		if label {
+			want = string(appendEscaped(nil, s, true))
+		}
+		got := html.UnescapeString(out)
+		if len(s) > statusCut {
+			got = strings.TrimSuffix(got, "…")
+			want = string(appendEscapedPrefix(s, len(s)-statusCut, label))
+			if !strings.HasPrefix(want, got) || len(got) < statusCut-utf8.UTFMax+1 {
+				t.Fatalf("%q cut -> %q, not a prefix of %q", s, got, want)
+			}
+			return
+		}
+		if got != want {
+			t.Fatalf("%q -> %q -> %q, want %q", s, out, got, want)
+		}
+	})
+}
+
+func next(s string, i int) int {
+	j := strings.IndexByte(s[i+1:], '&')
+	if j < 0 {
+		return -1
+	}
+	return i + 1 + j
+}
+
+func hasEntityAt(s string, i int) bool {
+	for _, e := range []string{"&amp;", "&lt;", "&gt;", "&#34;", "&#39;"} {
+		if strings.HasPrefix(s[i:], e) {
+			return true
+		}
+	}
+	return false
+}
+
+// appendEscapedPrefix is s without its last drop bytes, escaped like a
+// label value when label is set.
+func appendEscapedPrefix(s string, drop int, label bool) []byte {
+	s = s[:len(s)-drop]
+	if label {
+		return appendEscaped(nil, s, true)
+	}
+	return []byte(s)
 }
