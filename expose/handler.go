@@ -1,8 +1,6 @@
 package expose
 
 import (
-	"bytes"
-	"html"
 	"sync"
 	"time"
 
@@ -23,7 +21,11 @@ type Options struct {
 	Cache         *cache.Cache
 	TelemetryPath string       // "" means /metrics
 	Self          []SelfFamily // the daemon's own metrics; sorted by New
-	Version       string       // shown on the landing page
+	Version       string       // shown on the status page
+	Start         time.Time    // the daemon's start, for its uptime; zero means New's time
+	// Status are the daemon's tables of the status page at /, after the
+	// cache's, in this order.
+	Status []StatusSection
 	// MaxInFlight bounds the scrapes served at once; more get 503 Service
 	// Unavailable and count in Refused. 0 means no bound.
 	MaxInFlight int
@@ -45,8 +47,8 @@ func DefaultScrapeMemory(budget int) int64 { return 2*int64(budget) + 4*scrapeOv
 const scrapeOverhead = 2 * chunkSize
 
 // Handler serves the read-only endpoints: the telemetry path, /-/healthy,
-// /-/ready and the landing page at /. Anything but GET and HEAD is 405, an
-// unknown path 404. It is safe for concurrent use.
+// /-/ready and the status page at / (status.go). Anything but GET and HEAD
+// is 405, an unknown path 404. It is safe for concurrent use.
 type Handler struct {
 	o    Options
 	pool sync.Pool // of *scrape
@@ -57,8 +59,9 @@ type Handler struct {
 }
 
 type scrape struct {
-	snap cache.Snapshot
-	buf  []byte
+	snap   cache.Snapshot
+	buf    []byte
+	status *statusScratch // of a status page, made by the first
 }
 
 // New returns a Handler.
@@ -73,6 +76,9 @@ func New(o Options) *Handler {
 		}
 	}
 	o.Self = self
+	if o.Start.IsZero() {
+		o.Start = time.Now()
+	}
 	if o.Refused == nil {
 		o.Refused = new(atomic.Uint64)
 	}
@@ -137,8 +143,7 @@ func (h *Handler) Serve(w *Response, r *Request) {
 		w.SetHeader("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("OK\n"))
 	case "/":
-		w.SetHeader("Content-Type", "text/html; charset=utf-8")
-		w.Write(h.landing())
+		h.serveStatus(w, r)
 	default:
 		w.Error(404, "404 page not found")
 	}
@@ -178,19 +183,6 @@ func (h *Handler) serveMetrics(w *Response, r *Request) {
 		w.Write(s.buf)
 	}
 	h.pool.Put(s)
-}
-
-func (h *Handler) landing() []byte {
-	var b bytes.Buffer
-	b.WriteString("<!DOCTYPE html>\n<html><head><title>push-gateway</title></head><body>\n<h1>push-gateway</h1>\n")
-	b.WriteString("<p>Processes push metrics into a Unix socket; this server only reads.</p>\n<ul>\n")
-	b.WriteString(`<li><a href="` + html.EscapeString(h.o.TelemetryPath) + `">` + html.EscapeString(h.o.TelemetryPath) + "</a></li>\n")
-	b.WriteString("<li><a href=\"/-/healthy\">/-/healthy</a></li>\n<li><a href=\"/-/ready\">/-/ready</a></li>\n</ul>\n")
-	if h.o.Version != "" {
-		b.WriteString("<p>" + html.EscapeString(h.o.Version) + "</p>\n")
-	}
-	b.WriteString("</body></html>\n")
-	return b.Bytes()
 }
 
 // admit takes a slot of MaxInFlight and need bytes of the scrape memory

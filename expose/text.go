@@ -1,5 +1,5 @@
 // Package expose serves the cache over HTTP: the text exposition on the
-// telemetry path, health endpoints and a landing page. It only reads.
+// telemetry path, health endpoints and a status page. It only reads.
 package expose
 
 import (

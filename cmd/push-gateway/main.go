@@ -229,6 +229,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 }
 
 func serve(ctx context.Context, cli *CLI, logger *slog.Logger) error {
+	start := time.Now()
 	c := cache.New(cache.Options{Budget: int(cli.Cache.Size), TTL: cli.Cache.TTL})
 	if f := cli.Cache.SnapshotFile; f != "" {
 		// A damaged snapshot costs what it held, never the start.
@@ -283,6 +284,8 @@ func serve(ctx context.Context, cli *CLI, logger *slog.Logger) error {
 		TelemetryPath: cli.Web.TelemetryPath,
 		Self:          self,
 		Version:       version.Info(),
+		Start:         start,
+		Status:        statusSections(ing.Stats(), push.Stats, &webRefused, web.Stats, sockHTTP.Stats),
 		MaxInFlight:   cli.Web.MaxRequestsInFlight,
 		Refused:       &webRefused,
 		ScrapeMemory:  int64(cli.Web.ScrapeMemory),
