@@ -313,6 +313,7 @@ func serve(ctx context.Context, cli *CLI, logger *slog.Logger) error {
 
 	logger.Info("starting "+name, "version", version.Info(), "build_context", version.BuildContext(),
 		"socket", sock.Addr().String(), "address", tcp.Addr().String())
+	releaseBinary()
 
 	errc := make(chan error, 2)
 	go func() {

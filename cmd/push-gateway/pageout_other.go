@@ -1,0 +1,6 @@
+//go:build !linux
+
+package main
+
+// releaseBinary does nothing outside Linux.
+func releaseBinary() {}
