@@ -78,9 +78,12 @@ type CLI struct {
 		SocketGroup    string        `help:"Group (name or id) that owns the push socket, so that its members may push; empty keeps the daemon's group."`
 		AllowedUIDs    []uint32      `name:"allowed-uids" help:"Only processes of these user ids may use the push socket (checked with SO_PEERCRED; comma-separated). Empty allows every process that the socket's file mode lets in."`
 		MaxLineLength  Size          `default:"16KiB" help:"Longest line accepted on the raw stream; longer lines are skipped and counted."`
-		MaxConnections int           `default:"512" help:"Connections on the push socket served at once; more are closed at accept and counted."`
-		IdleTimeout    time.Duration `default:"5m" help:"A connection on the push socket that sends nothing for this long is closed."`
-		MaxBodySize    Size          `default:"1MiB" help:"Largest body of an HTTP push on the socket; a larger one gets 413. Four bodies are read at once, the others wait."`
+		MaxConnections int           `default:"512" help:"Connections on the push socket served at once. At the limit a new one closes the idlest (one that has sent nothing, else a raw stream quiet the longest), or is closed itself; both are counted."`
+		IdleTimeout    time.Duration `default:"5m" help:"A raw stream on the push socket that sends nothing for this long is closed."`
+		MaxBodySize    Size          `default:"1MiB" help:"Largest body of an HTTP push on the socket; a larger one gets 413. Bodies are read first, then decoded four at a time."`
+
+		FirstByteTimeout time.Duration `default:"10s" help:"A connection on the push socket that sends nothing at all this long after it opened is closed."`
+		BodyTimeout      time.Duration `default:"10s" help:"An HTTP push body on the socket must have arrived this long after its head; a slower one gets 408 and changes nothing."`
 	} `embed:"" prefix:"ingest." group:"Ingest (the push socket)"`
 	Web struct {
 		ListenAddress          string `default:":9091" help:"TCP address of the read-only HTTP server."`
@@ -118,6 +121,10 @@ func (c *CLI) Validate() error {
 		return fmt.Errorf("--ingest.max-connections: %d is below 1", c.Ingest.MaxConnections)
 	case c.Ingest.IdleTimeout <= 0:
 		return fmt.Errorf("--ingest.idle-timeout: %s is not positive", c.Ingest.IdleTimeout)
+	case c.Ingest.FirstByteTimeout <= 0:
+		return fmt.Errorf("--ingest.first-byte-timeout: %s is not positive", c.Ingest.FirstByteTimeout)
+	case c.Ingest.BodyTimeout <= 0:
+		return fmt.Errorf("--ingest.body-timeout: %s is not positive", c.Ingest.BodyTimeout)
 	case c.Ingest.MaxLineLength < 256:
 		return fmt.Errorf("--ingest.max-line-length: %d bytes is below the minimum of 256", c.Ingest.MaxLineLength)
 	case c.Web.MaxRequestsInFlight < 1:
@@ -257,8 +264,12 @@ func serve(ctx context.Context, cli *CLI, logger *slog.Logger) error {
 
 	// The socket's HTTP side: the Pushgateway API, and reads answered by the
 	// same handler as on TCP.
-	push := &ingest.PushHandler{Cache: c, MaxBodySize: int64(cli.Ingest.MaxBodySize), Stats: new(ingest.PushStats)}
-	sockHTTP := &expose.Server{IdleTimeout: cli.Ingest.IdleTimeout, Logger: logger.With("component", "ingest")}
+	// A body is read within --ingest.body-timeout, and waits as long at
+	// most for room in the memory budget of bodies being read.
+	push := &ingest.PushHandler{Cache: c, MaxBodySize: int64(cli.Ingest.MaxBodySize),
+		BudgetWait: cli.Ingest.BodyTimeout, Stats: new(ingest.PushStats)}
+	sockHTTP := &expose.Server{IdleTimeout: cli.Ingest.IdleTimeout, BodyTimeout: cli.Ingest.BodyTimeout,
+		Logger: logger.With("component", "ingest")}
 	ing := ingest.NewServer(ingest.Options{
 		Cache:          c,
 		Logger:         logger.With("component", "ingest"),
@@ -267,6 +278,11 @@ func serve(ctx context.Context, cli *CLI, logger *slog.Logger) error {
 		IdleTimeout:    cli.Ingest.IdleTimeout,
 		HTTP:           sockHTTP,
 		AllowedUIDs:    cli.Ingest.AllowedUIDs,
+
+		FirstByteTimeout: cli.Ingest.FirstByteTimeout,
+		// A request head sniffed on the socket has the HTTP server's
+		// limit, counted from its first byte.
+		HeadTimeout: expose.DefaultReadHeaderTimeout,
 	})
 	var self []expose.SelfFamily
 	var webRefused atomic.Uint64
