@@ -171,6 +171,27 @@ func versionText() string {
 		version.GoOS+"/"+version.GoArch, version.GetTags())
 }
 
+// descriptorReserve is what the daemon needs besides the push socket's
+// connections: standard streams, listeners, the snapshot file, and the
+// descriptor that accepting one connection over the limit takes, to close
+// it or another.
+const descriptorReserve = 32
+
+// checkDescriptors warns at start when the descriptor limit cannot hold
+// the push socket's --ingest.max-connections beside the rest: at the limit,
+// accepts fail (EMFILE) and pushers wait in the socket's queue. (Go raises
+// the soft limit to the hard one before main runs.)
+func checkDescriptors(logger *slog.Logger, socket int) {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return
+	}
+	if need := uint64(socket) + descriptorReserve; rl.Cur < need {
+		logger.Warn("the open file limit is below what --ingest.max-connections needs: raise it (LimitNOFILE=, ulimit -n) or lower the flag",
+			"limit", rl.Cur, "need", need)
+	}
+}
+
 func isDir(p string) bool {
 	fi, err := os.Stat(p)
 	return err == nil && fi.IsDir()
@@ -320,6 +341,7 @@ func serve(ctx context.Context, cli *CLI, logger *slog.Logger) error {
 
 	logger.Info("starting "+name, "version", version.Info(), "build_context", version.BuildContext(),
 		"socket", sock.Addr().String(), "address", tcp.Addr().String())
+	checkDescriptors(logger, cli.Ingest.MaxConnections)
 
 	errc := make(chan error, 2)
 	go func() {

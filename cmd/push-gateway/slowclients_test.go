@@ -3,9 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -148,5 +150,24 @@ func TestIdleDialersMakeRoom(t *testing.T) {
 	}
 	if _, closed := readUntilClosed(dialers[0], 5*time.Second); !closed {
 		t.Error("the dialer idle the longest was not closed")
+	}
+}
+
+// Issue 12, point 1: a descriptor limit too low for the push socket's
+// connections is said at start.
+func TestCheckDescriptors(t *testing.T) {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur > 1<<30 {
+		t.Skipf("open file limit %d: %v", rl.Cur, err)
+	}
+	var logs strings.Builder
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	checkDescriptors(logger, int(rl.Cur)-descriptorReserve)
+	if logs.Len() != 0 {
+		t.Errorf("a limit that fits warned: %s", logs.String())
+	}
+	checkDescriptors(logger, int(rl.Cur))
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "--ingest.max-connections") {
+		t.Errorf("a limit too low: logged %q", logs.String())
 	}
 }
