@@ -103,7 +103,7 @@ type Server struct {
 	o     Options
 
 	mu       sync.Mutex
-	conns    map[net.Conn]*tracked // the connections not handed to HTTP
+	conns    map[net.Conn]*tracked
 	closing  bool
 	drain    time.Time     // the read deadline of every connection once closing
 	accepted chan struct{} // closed when Serve has stopped accepting
@@ -117,6 +117,56 @@ type tracked struct {
 	since time.Time    // accepted
 	last  atomic.Int64 // Unix nanoseconds of the last read that brought data; 0: none yet
 	busy  atomic.Bool  // holds part of a line or of a request line
+	// A connection handed to HTTP (http, set under Server.mu) is idle
+	// while the server waits to read (waiting) with nothing received since
+	// its last response (wrote, Unix nanoseconds).
+	http    bool
+	waiting atomic.Bool
+	wrote   atomic.Int64
+}
+
+// httpConn is a connection handed to the HTTP server, watched so that it
+// can be told idle between requests.
+type httpConn struct {
+	net.Conn
+	t *tracked
+}
+
+func (c *httpConn) Read(p []byte) (int, error) {
+	c.t.waiting.Store(true)
+	n, err := c.Conn.Read(p)
+	c.t.waiting.Store(false)
+	if n > 0 {
+		c.t.last.Store(time.Now().UnixNano())
+	}
+	return n, err
+}
+
+func (c *httpConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.t.wrote.Store(time.Now().UnixNano())
+	return n, err
+}
+
+// CloseWrite half-closes the connection, which the HTTP server does before
+// closing it after a refused request.
+func (c *httpConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.New("cannot half-close this connection")
+}
+
+// idle tells since when t has been idle, if it is: a raw stream or a
+// connection not yet sniffed that holds no part of a line, since its last
+// data; an HTTP one waiting for a request, since its last response.
+func (t *tracked) idle() (since int64, ok bool) {
+	last := t.last.Load()
+	if !t.http {
+		return last, !t.busy.Load()
+	}
+	wrote := t.wrote.Load()
+	return wrote, t.waiting.Load() && wrote >= last
 }
 
 // NewServer returns a Server; call Serve to start it.
@@ -259,9 +309,9 @@ const evictQuiet = time.Second
 
 // evict closes the connection idle the longest, to make room for a new one
 // at MaxConnections, and tells whether it did. It takes one that has sent
-// nothing, accepted the longest ago, or else a raw stream that has been
-// quiet for evictQuiet, quiet the longest; never one holding part of a line
-// or a request line, one whose bytes wait unread, nor one handed to HTTP.
+// nothing, accepted the longest ago, or else a raw stream or HTTP
+// keep-alive connection idle for evictQuiet, idle the longest; never one
+// holding part of a line or of a request, nor one whose bytes wait unread.
 func (s *Server) evict() bool {
 	now := time.Now().UnixNano()
 	s.mu.Lock()
@@ -274,10 +324,10 @@ func (s *Server) evict() bool {
 		var victim net.Conn
 		silent, oldest := false, int64(0)
 		for c, t := range s.conns {
-			if t.busy.Load() || slices.Contains(passed[:try], c) {
+			last, idle := t.idle()
+			if !idle || slices.Contains(passed[:try], c) {
 				continue
 			}
-			last := t.last.Load()
 			switch {
 			case last == 0:
 				if at := t.since.UnixNano(); !silent || at < oldest {
@@ -365,8 +415,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			ln.Close()
 		}
 	}
-	for c := range s.conns {
-		c.SetReadDeadline(s.drain)
+	for c, t := range s.conns {
+		if !t.http { // those are the HTTP server's to close
+			c.SetReadDeadline(s.drain)
+		}
 	}
 	s.mu.Unlock()
 	if ln != nil {
@@ -384,8 +436,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		s.mu.Lock()
-		for c := range s.conns {
-			c.Close()
+		for c, t := range s.conns {
+			if !t.http {
+				c.Close()
+			}
 		}
 		s.mu.Unlock()
 		return ctx.Err()
@@ -428,11 +482,17 @@ func (s *Server) serveConn(c net.Conn, t *tracked) {
 		verdict = isHTTP(buf[:n])
 	}
 	if verdict == sniffYes {
-		if !s.untrack(c) {
+		s.mu.Lock()
+		_, tracked := s.conns[c]
+		t.http = true
+		s.mu.Unlock()
+		if !tracked {
 			return // evicted
 		}
-		s.o.HTTP.ServeConn(c, buf[:n])
-		s.stats.Connections.Dec()
+		s.o.HTTP.ServeConn(&httpConn{c, t}, buf[:n])
+		if s.untrack(c) {
+			s.stats.Connections.Dec()
+		}
 		return
 	}
 	s.raw(c, t, buf, n, err)

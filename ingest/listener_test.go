@@ -589,3 +589,81 @@ func TestAcceptBackoff(t *testing.T) {
 		t.Errorf("%d warnings and %d infos, want 1 and 1; logged:\n%s", warn, info, strings.Join(logs.msgs, "\n"))
 	}
 }
+
+// keepAliveServer answers each request head with 200 and waits for the
+// next, as an HTTP/1.1 server does.
+type keepAliveServer struct{}
+
+func (keepAliveServer) ServeConn(c net.Conn, prefix []byte) {
+	defer c.Close()
+	head := append([]byte(nil), prefix...)
+	buf := make([]byte, 512)
+	for {
+		for !strings.Contains(string(head), "\r\n\r\n") {
+			n, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			head = append(head, buf[:n]...)
+		}
+		head = head[strings.Index(string(head), "\r\n\r\n")+4:]
+		if _, err := c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")); err != nil {
+			return
+		}
+		c.SetReadDeadline(time.Time{})
+	}
+}
+
+// Issue 12, point 7: an HTTP keep-alive connection waiting for its next
+// request is idle too, and makes room at MaxConnections; one in the
+// middle of a request does not.
+func TestEvictIdleKeepAlive(t *testing.T) {
+	const max = 4
+	s, c, path := startServer(t, Options{MaxConnections: max, HTTP: keepAliveServer{}})
+	st := s.Stats()
+	var conns []net.Conn
+	for i := range max {
+		d, err := net.Dial("unix", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		conns = append(conns, d)
+		if i == 0 {
+			d.Write([]byte("GET / HTTP/1.1\r\n")) // the oldest, mid-request
+			continue
+		}
+		d.Write([]byte("GET / HTTP/1.1\r\n\r\n"))
+		d.SetReadDeadline(time.Now().Add(5 * time.Second))
+		var b [64]byte
+		if n, err := d.Read(b[:]); err != nil || !strings.HasPrefix(string(b[:n]), "HTTP/1.1 200") {
+			t.Fatalf("keep-alive request %d: %q %v", i, b[:n], err)
+		}
+	}
+	for deadline := time.Now().Add(5 * time.Second); st.Connections.Load() != max; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections open, want %d", st.Connections.Load(), max)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(evictQuiet + 200*time.Millisecond)
+	push(t, path, "after_keepalive 1\n")
+	if got := values(c); got != "after_keepalive 1\n" {
+		t.Fatalf("a pusher on a socket full of keep-alive connections: cache %q", got)
+	}
+	if st.Evicted.Load() != 1 {
+		t.Errorf("Evicted = %d, want 1", st.Evicted.Load())
+	}
+	if closed, _ := closedWithin(conns[0], 100*time.Millisecond); closed {
+		t.Error("a connection in the middle of a request was closed")
+	}
+	closedN := 0
+	for _, d := range conns[1:] {
+		if closed, _ := closedWithin(d, 100*time.Millisecond); closed {
+			closedN++
+		}
+	}
+	if closedN != 1 {
+		t.Errorf("%d idle keep-alive connections closed, want 1", closedN)
+	}
+}
