@@ -113,16 +113,17 @@ type Server struct {
 }
 
 // tracked is what the server knows of a connection to tell how idle it is.
+// The 64-bit fields come first: see Stats.
 type tracked struct {
-	since time.Time    // accepted
-	last  atomic.Int64 // Unix nanoseconds of the last read that brought data; 0: none yet
-	busy  atomic.Bool  // holds part of a line or of a request line
+	last atomic.Int64 // Unix nanoseconds of the last read that brought data; 0: none yet
 	// A connection handed to HTTP (http, set under Server.mu) is idle
 	// while the server waits to read (waiting) with nothing received since
 	// its last response (wrote, Unix nanoseconds).
+	wrote   atomic.Int64
+	since   time.Time   // accepted
+	busy    atomic.Bool // holds part of a line or of a request line
 	http    bool
 	waiting atomic.Bool
-	wrote   atomic.Int64
 }
 
 // httpConn is a connection handed to the HTTP server, watched so that it
