@@ -667,3 +667,56 @@ func TestEvictIdleKeepAlive(t *testing.T) {
 		t.Errorf("%d idle keep-alive connections closed, want 1", closedN)
 	}
 }
+
+// Issue 12, point 7, as a storm: twice MaxConnections dialers that connect,
+// send nothing and reconnect as soon as they are closed, while a pusher
+// pushes one line per connection: every line gets in.
+func TestIdleDialerStorm(t *testing.T) {
+	const max, dialers, pushes = 8, 16, 20
+	s, c, path := startServer(t, Options{MaxConnections: max})
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range dialers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				d, err := net.Dial("unix", path)
+				if err != nil {
+					time.Sleep(time.Millisecond)
+					continue
+				}
+				closedWithin(d, 2*time.Second)
+				d.Close()
+				time.Sleep(time.Millisecond)
+			}
+		}()
+	}
+	defer func() { close(stop); wg.Wait() }()
+	for deadline := time.Now().Add(5 * time.Second); s.Stats().Connections.Load() < max; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the dialers hold %d connections, want %d", s.Stats().Connections.Load(), max)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	retries := 0
+	for i := range pushes {
+		line := "storm_" + strconv.Itoa(i) + " 1\n"
+		for try := 0; !strings.Contains(values(c), line); try++ {
+			if try == 5 {
+				t.Fatalf("push %d not applied after 5 tries", i)
+			}
+			if try > 0 {
+				retries++
+			}
+			push(t, path, line)
+		}
+	}
+	t.Logf("%d pushes among %d reconnecting dialers: %d retried, %d connections closed to make room, %d refused",
+		pushes, dialers, retries, s.Stats().Evicted.Load(), s.Stats().Refused.Load())
+}
