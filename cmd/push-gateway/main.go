@@ -331,6 +331,9 @@ func serve(ctx context.Context, cli *CLI, logger *slog.Logger) error {
 		if res.Allow != "" {
 			w.SetHeader("Allow", res.Allow)
 		}
+		if res.Code == 408 {
+			w.SetHeader("Connection", "close") // the rest of the body may still come
+		}
 		if res.Message != "" {
 			w.Error(res.Code, res.Message)
 			return

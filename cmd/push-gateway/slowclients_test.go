@@ -61,8 +61,8 @@ func TestStalledBodies(t *testing.T) {
 	t.Logf("a push next to %d stalled ones was answered in %v", stalled, time.Since(start))
 	for i, c := range conns {
 		got, closed := readUntilClosed(c, 10*time.Second)
-		if !strings.HasPrefix(got, "HTTP/1.1 408") || !closed {
-			t.Errorf("stalled push %d: %q (closed %v), want 408 and the connection closed", i, got, closed)
+		if !strings.HasPrefix(got, "HTTP/1.1 408") || !strings.Contains(got, "Connection: close") || !closed {
+			t.Errorf("stalled push %d: %q (closed %v), want 408 with Connection: close, and the connection closed", i, got, closed)
 		}
 	}
 	if took := time.Since(start); took < 2*time.Second {
