@@ -250,13 +250,15 @@ func (s *Server) Serve(l net.Listener) error {
 			continue
 		}
 		backoff.worked(s.o.Logger)
-		if s.stats.Connections.Load() >= int64(s.o.MaxConnections) && !s.evict() {
-			s.stats.Refused.Inc()
-			s.o.Logger.Debug("connection refused: too many connections", "max", s.o.MaxConnections)
+		// The peer first: a process that may not push must not close
+		// another's idle connection to make room.
+		if len(s.o.AllowedUIDs) > 0 && !s.peerAllowed(c) {
 			c.Close()
 			continue
 		}
-		if len(s.o.AllowedUIDs) > 0 && !s.peerAllowed(c) {
+		if s.stats.Connections.Load() >= int64(s.o.MaxConnections) && !s.evict() {
+			s.stats.Refused.Inc()
+			s.o.Logger.Debug("connection refused: too many connections", "max", s.o.MaxConnections)
 			c.Close()
 			continue
 		}
