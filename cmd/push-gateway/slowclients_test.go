@@ -1,11 +1,16 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -169,5 +174,105 @@ func TestCheckDescriptors(t *testing.T) {
 	checkDescriptors(logger, int(rl.Cur))
 	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "--ingest.max-connections") {
 		t.Errorf("a limit too low: logged %q", logs.String())
+	}
+}
+
+// Issue 12, point 1, end to end: under an open file limit of 64, with
+// --ingest.max-connections above it, the daemon says so at start; when
+// accepting fails (EMFILE) it warns once, backs off, and says when
+// accepting works again; the pushers queued meanwhile get in.
+func TestAcceptFailuresBackOff(t *testing.T) {
+	t.Parallel()
+	sock := filepath.Join(shortTempDir(t), "p.sock")
+	cmd := exec.Command("sh", "-c", `ulimit -n 64 && exec "$0" "$@"`, binary,
+		"--ingest.socket="+sock, "--web.listen-address=127.0.0.1:0", "--ingest.max-connections=512")
+	cmd.Env = cleanEnv()
+	var stderr logLines
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			stderr.add(sc.Text())
+		}
+	}()
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		<-read
+	}()
+	count := func(s string) int {
+		n := 0
+		for _, l := range stderr.all() {
+			if strings.Contains(l, s) {
+				n++
+			}
+		}
+		return n
+	}
+	eventually(t, 10*time.Second, "the start-up line", func() (bool, string) {
+		return count("starting push-gateway") == 1, stderr.String()
+	})
+	if count("open file limit is below") != 1 {
+		t.Errorf("no warning at start about the open file limit of 64:\n%s", stderr.String())
+	}
+	// More connections than descriptors: the daemon runs out.
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range 100 {
+		c, err := net.DialTimeout("unix", sock, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	eventually(t, 10*time.Second, "a warning that accepting fails", func() (bool, string) {
+		return count("cannot accept connections") >= 1, stderr.String()
+	})
+	time.Sleep(time.Second) // tries at 5, 10, 20, …, 640 ms: about 8 in a second
+	for _, c := range conns {
+		c.Close()
+	}
+	conns = nil
+	// Freed descriptors: accepting works again, and a pusher gets in.
+	eventually(t, 10*time.Second, "accepting works again", func() (bool, string) {
+		return count("accepting connections on the push socket again") == 1, stderr.String()
+	})
+	c, err := net.DialTimeout("unix", sock, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeConn(t, c, "after_emfile 1\n")
+	c.Close()
+	var addr string
+	for _, l := range stderr.all() {
+		if sl, ok := parseStartLine(l); ok {
+			addr = sl.addr
+		}
+	}
+	eventually(t, 10*time.Second, "the push after the episode applied", func() (bool, string) {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			return false, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(b), "after_emfile 1"), string(b)
+	})
+	if n := count("cannot accept connections"); n != 1 {
+		t.Errorf("%d warnings about failing accepts in one episode, want 1:\n%s", n, stderr.String())
 	}
 }
