@@ -30,8 +30,8 @@ type Server struct {
 	Handler func(*Response, *Request)
 	// ReadHeaderTimeout bounds reading a request's head once its first
 	// byte has come; IdleTimeout the wait for the next request on a
-	// keep-alive connection and the reading of a body; WriteTimeout the
-	// writing of one response. Zero means the default.
+	// keep-alive connection; WriteTimeout the writing of one response.
+	// Zero means the default.
 	ReadHeaderTimeout time.Duration
 	IdleTimeout       time.Duration
 	WriteTimeout      time.Duration
@@ -52,6 +52,10 @@ type Server struct {
 	// Stats are the server's counters; nil keeps them to itself.
 	Stats  *ServerStats
 	Logger *slog.Logger
+	// BodyTimeout bounds reading a request's body, from the end of its
+	// head; zero means DefaultBodyTimeout. A body that times out fails the
+	// handler's reads.
+	BodyTimeout time.Duration
 
 	mu        sync.Mutex
 	closing   bool
@@ -79,6 +83,7 @@ const (
 	DefaultWriteTimeout      = 2 * time.Minute
 	DefaultWriteStallTimeout = 5 * time.Second
 	DefaultMinWriteRate      = 64 << 10
+	DefaultBodyTimeout       = 10 * time.Second
 )
 
 // ErrServerClosed is what Serve returns after Shutdown.
@@ -292,6 +297,8 @@ func (p *prefixReader) Read(b []byte) (int, error) {
 
 // ServeConn serves the requests on nc, whose first bytes, already read,
 // are prefix, until the client or the server closes it; then it closes nc.
+// With a prefix, the read deadline that the caller set when the first
+// byte came bounds the rest of the first request's head.
 func (s *Server) ServeConn(nc net.Conn, prefix []byte) {
 	if c := s.newConn(nc, prefix, false); c != nil {
 		s.serve(c)
@@ -383,8 +390,13 @@ func (s *Server) serve(c *conn) {
 		s.wg.Done()
 	}()
 	head, idle, write := s.timeouts()
+	bodyWait := s.BodyTimeout
+	if bodyWait <= 0 {
+		bodyWait = DefaultBodyTimeout
+	}
+	started := len(c.in.prefix) > 0   // the first head began under the caller's deadline
 	for wait := head; ; wait = idle { // a new connection gets the head's time to start
-		if !c.idle(wait) {
+		if !started && !c.idle(wait) {
 			return
 		}
 		if _, err := c.br.Peek(1); err != nil {
@@ -392,7 +404,10 @@ func (s *Server) serve(c *conn) {
 		}
 		c.active()
 		now := time.Now()
-		nc.SetReadDeadline(now.Add(head))
+		if !started {
+			nc.SetReadDeadline(now.Add(head))
+		}
+		started = false
 		code, msg := c.readRequest()
 		if code != 0 {
 			if code < 0 {
@@ -411,7 +426,13 @@ func (s *Server) serve(c *conn) {
 		}
 		c.resp.reset(c.req.Method == "HEAD", c.closeReq || (c.req.HTTP10 && !c.keep10), c.req.HTTP10)
 		c.resp.arm(now)
-		nc.SetReadDeadline(now.Add(idle))
+		if c.body.eof {
+			nc.SetReadDeadline(now.Add(idle))
+		} else {
+			// A body gets seconds, not the idle timeout: a client that
+			// stalls mid-body is cut off soon (issue 12, point 3).
+			nc.SetReadDeadline(time.Now().Add(bodyWait))
+		}
 		nc.SetWriteDeadline(now.Add(write))
 		s.Handler(&c.resp, &c.req)
 		if c.body.expect || (!c.body.eof && (c.body.chunked || c.body.remain > drainLimit)) {

@@ -24,9 +24,11 @@ import (
 const (
 	// A connection may hold a line up to the limit, so the defaults bound
 	// what all of them can hold at once to a few MiB.
-	DefaultMaxLineLength  = 16 << 10
-	DefaultMaxConnections = 512
-	DefaultIdleTimeout    = 5 * time.Minute
+	DefaultMaxLineLength    = 16 << 10
+	DefaultMaxConnections   = 512
+	DefaultIdleTimeout      = 5 * time.Minute
+	DefaultFirstByteTimeout = 10 * time.Second
+	DefaultHeadTimeout      = 10 * time.Second
 )
 
 // Options configure a Server. The zero value of each limit means its default.
@@ -34,8 +36,16 @@ type Options struct {
 	Cache          *cache.Cache
 	Logger         *slog.Logger
 	MaxLineLength  int           // longer lines are skipped and counted
-	MaxConnections int           // more at once are closed at accept
-	IdleTimeout    time.Duration // a connection that sends nothing this long is closed
+	MaxConnections int           // more at once make room by closing the idlest, or are closed at accept
+	IdleTimeout    time.Duration // a raw stream that sends nothing this long is closed
+	// FirstByteTimeout closes a connection that sends nothing at all this
+	// long after it was accepted. HeadTimeout closes one whose first bytes
+	// could begin an HTTP request line and that has not told HTTP from a
+	// raw stream this long after its first byte; a connection found to be
+	// HTTP is handed over with this deadline for the rest of its first
+	// head. Keep it the HTTP server's ReadHeaderTimeout.
+	FirstByteTimeout time.Duration
+	HeadTimeout      time.Duration
 	// HTTP serves the connections that open with an HTTP request line. Nil
 	// answers each with 501 Not Implemented.
 	HTTP ConnServer
@@ -81,7 +91,8 @@ type Stats struct {
 	Connections atomic.Int64              // open connections
 	Refused     atomic.Uint64             // connections closed at accept: over MaxConnections
 	PeerRefused atomic.Uint64             // connections closed at accept: user id not allowed
-	IdleClosed  atomic.Uint64             // connections closed after IdleTimeout without data
+	IdleClosed  atomic.Uint64             // connections closed after a timeout without data
+	Evicted     atomic.Uint64             // idle connections closed to make room for a new one
 	Rejected    map[string]*atomic.Uint64 // by reason; keys are Reasons
 }
 
@@ -92,12 +103,71 @@ type Server struct {
 	o     Options
 
 	mu       sync.Mutex
-	conns    map[net.Conn]struct{}
+	conns    map[net.Conn]*tracked
 	closing  bool
 	drain    time.Time     // the read deadline of every connection once closing
 	accepted chan struct{} // closed when Serve has stopped accepting
+	stop     chan struct{} // closed when Shutdown begins
 	wg       sync.WaitGroup
 	ln       net.Listener
+}
+
+// tracked is what the server knows of a connection to tell how idle it is.
+// The 64-bit fields come first: see Stats.
+type tracked struct {
+	last atomic.Int64 // Unix nanoseconds of the last read that brought data; 0: none yet
+	// A connection handed to HTTP (http, set under Server.mu) is idle
+	// while the server waits to read (waiting) with nothing received since
+	// its last response (wrote, Unix nanoseconds).
+	wrote   atomic.Int64
+	since   time.Time   // accepted
+	busy    atomic.Bool // holds part of a line or of a request line
+	http    bool
+	waiting atomic.Bool
+}
+
+// httpConn is a connection handed to the HTTP server, watched so that it
+// can be told idle between requests.
+type httpConn struct {
+	net.Conn
+	t *tracked
+}
+
+func (c *httpConn) Read(p []byte) (int, error) {
+	c.t.waiting.Store(true)
+	n, err := c.Conn.Read(p)
+	c.t.waiting.Store(false)
+	if n > 0 {
+		c.t.last.Store(time.Now().UnixNano())
+	}
+	return n, err
+}
+
+func (c *httpConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.t.wrote.Store(time.Now().UnixNano())
+	return n, err
+}
+
+// CloseWrite half-closes the connection, which the HTTP server does before
+// closing it after a refused request.
+func (c *httpConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.New("cannot half-close this connection")
+}
+
+// idle tells since when t has been idle, if it is: a raw stream or a
+// connection not yet sniffed that holds no part of a line, since its last
+// data; an HTTP one waiting for a request, since its last response.
+func (t *tracked) idle() (since int64, ok bool) {
+	last := t.last.Load()
+	if !t.http {
+		return last, !t.busy.Load()
+	}
+	wrote := t.wrote.Load()
+	return wrote, t.waiting.Load() && wrote >= last
 }
 
 // NewServer returns a Server; call Serve to start it.
@@ -111,13 +181,19 @@ func NewServer(o Options) *Server {
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = DefaultIdleTimeout
 	}
+	if o.FirstByteTimeout <= 0 {
+		o.FirstByteTimeout = DefaultFirstByteTimeout
+	}
+	if o.HeadTimeout <= 0 {
+		o.HeadTimeout = DefaultHeadTimeout
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.HTTP == nil {
 		o.HTTP = notImplemented{}
 	}
-	s := &Server{o: o, conns: make(map[net.Conn]struct{}), accepted: make(chan struct{})}
+	s := &Server{o: o, conns: make(map[net.Conn]*tracked), accepted: make(chan struct{}), stop: make(chan struct{})}
 	s.stats.Rejected = make(map[string]*atomic.Uint64, len(Reasons))
 	for _, r := range Reasons {
 		s.stats.Rejected[r] = new(atomic.Uint64)
@@ -149,6 +225,7 @@ func (s *Server) Serve(l net.Listener) error {
 	s.ln = l
 	s.mu.Unlock()
 	defer close(s.accepted)
+	var backoff acceptBackoff
 	for {
 		c, err := l.Accept()
 		if err != nil {
@@ -166,25 +243,118 @@ func (s *Server) Serve(l net.Listener) error {
 				continue
 			}
 			// EMFILE and the like: back off instead of spinning.
-			s.o.Logger.Warn("cannot accept connection", "err", err)
-			time.Sleep(100 * time.Millisecond)
+			select {
+			case <-time.After(backoff.failed(s.o.Logger, err)):
+			case <-s.stop:
+			}
 			continue
 		}
-		if s.stats.Connections.Load() >= int64(s.o.MaxConnections) {
+		backoff.worked(s.o.Logger)
+		// The peer first: a process that may not push must not close
+		// another's idle connection to make room.
+		if len(s.o.AllowedUIDs) > 0 && !s.peerAllowed(c) {
+			c.Close()
+			continue
+		}
+		if s.stats.Connections.Load() >= int64(s.o.MaxConnections) && !s.evict() {
 			s.stats.Refused.Inc()
 			s.o.Logger.Debug("connection refused: too many connections", "max", s.o.MaxConnections)
 			c.Close()
 			continue
 		}
-		if len(s.o.AllowedUIDs) > 0 && !s.peerAllowed(c) {
-			c.Close()
+		t := &tracked{since: time.Now()}
+		s.stats.Connections.Inc()
+		s.track(c, t)
+		s.wg.Add(1)
+		go s.serveConn(c, t)
+	}
+}
+
+// acceptBackoff spaces out the accepts that fail for want of a resource
+// (EMFILE, ENFILE, ENOBUFS): from 5 ms, doubling up to a second. An
+// episode of failures is logged twice, when it begins and when accepting
+// works again, not at every try.
+type acceptBackoff struct {
+	delay time.Duration // 0: accepting works
+	fails int           // in this episode
+	since time.Time     // the episode began
+}
+
+const (
+	minAcceptBackoff = 5 * time.Millisecond
+	maxAcceptBackoff = time.Second
+)
+
+// failed records a failed accept and returns how long to wait.
+func (b *acceptBackoff) failed(log *slog.Logger, err error) time.Duration {
+	b.fails++
+	if b.delay == 0 {
+		b.delay, b.since = minAcceptBackoff, time.Now()
+		log.Warn("cannot accept connections on the push socket; retrying with backoff until it works", "err", err)
+		return b.delay
+	}
+	b.delay = min(2*b.delay, maxAcceptBackoff)
+	return b.delay
+}
+
+// worked ends an episode of failures, if one was under way.
+func (b *acceptBackoff) worked(log *slog.Logger) {
+	if b.delay == 0 {
+		return
+	}
+	log.Info("accepting connections on the push socket again", "failed_accepts", b.fails, "after", time.Since(b.since).Round(time.Millisecond))
+	*b = acceptBackoff{}
+}
+
+// evictQuiet is how long a raw stream must have sent nothing to be closed
+// to make room: a client in the middle of a batch is not cut off.
+const evictQuiet = time.Second
+
+// evict closes the connection idle the longest, to make room for a new one
+// at MaxConnections, and tells whether it did. It takes one that has sent
+// nothing, accepted the longest ago, or else a raw stream or HTTP
+// keep-alive connection idle for evictQuiet, idle the longest; never one
+// holding part of a line or of a request, nor one whose bytes wait unread.
+func (s *Server) evict() bool {
+	now := time.Now().UnixNano()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	var passed [4]net.Conn // candidates found with bytes waiting
+	for try := range passed {
+		var victim net.Conn
+		silent, oldest := false, int64(0)
+		for c, t := range s.conns {
+			last, idle := t.idle()
+			if !idle || slices.Contains(passed[:try], c) {
+				continue
+			}
+			switch {
+			case last == 0:
+				if at := t.since.UnixNano(); !silent || at < oldest {
+					victim, silent, oldest = c, true, at
+				}
+			case !silent && now-last >= int64(evictQuiet) && (victim == nil || last < oldest):
+				victim, oldest = c, last
+			}
+		}
+		if victim == nil {
+			return false
+		}
+		if queued(victim) {
+			passed[try] = victim
 			continue
 		}
-		s.stats.Connections.Inc()
-		s.track(c)
-		s.wg.Add(1)
-		go s.serveConn(c)
+		delete(s.conns, victim)
+		victim.Close()
+		s.stats.Connections.Dec()
+		s.stats.Evicted.Inc()
+		s.o.Logger.Debug("closed the idlest connection to make room", "max", s.o.MaxConnections, "silent", silent)
+		return true
 	}
+	return false
 }
 
 func (s *Server) peerAllowed(c net.Conn) bool {
@@ -204,19 +374,23 @@ func (s *Server) peerAllowed(c net.Conn) bool {
 // track registers c, accepted by Serve. During Shutdown it gets the drain
 // deadline at once: a connection still queued on the socket when the
 // signal came carries lines already received, and is served like the others.
-func (s *Server) track(c net.Conn) {
+func (s *Server) track(c net.Conn, t *tracked) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
 		c.SetReadDeadline(s.drain)
 	}
-	s.conns[c] = struct{}{}
+	s.conns[c] = t
 }
 
-func (s *Server) untrack(c net.Conn) {
+// untrack forgets c and tells whether it was tracked: if not, evict
+// closed it, and counted it gone.
+func (s *Server) untrack(c net.Conn) bool {
 	s.mu.Lock()
+	_, ok := s.conns[c]
 	delete(s.conns, c)
 	s.mu.Unlock()
+	return ok
 }
 
 // Shutdown stops accepting, lets every raw-stream connection apply the
@@ -225,6 +399,9 @@ func (s *Server) untrack(c net.Conn) {
 // it down first, or this waits for them.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
+	if !s.closing {
+		close(s.stop)
+	}
 	s.closing = true
 	// Raw streams read on for a short drain window, so that lines already
 	// queued in the socket are applied, then stop at the deadline; see
@@ -241,8 +418,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			ln.Close()
 		}
 	}
-	for c := range s.conns {
-		c.SetReadDeadline(s.drain)
+	for c, t := range s.conns {
+		if !t.http { // those are the HTTP server's to close
+			c.SetReadDeadline(s.drain)
+		}
 	}
 	s.mu.Unlock()
 	if ln != nil {
@@ -260,8 +439,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		s.mu.Lock()
-		for c := range s.conns {
-			c.Close()
+		for c, t := range s.conns {
+			if !t.http {
+				c.Close()
+			}
 		}
 		s.mu.Unlock()
 		return ctx.Err()
@@ -277,29 +458,58 @@ func (s *Server) isClosing() bool {
 const readSize = 2 << 10
 
 // serveConn reads the first bytes of a connection to tell HTTP from a raw
-// stream, then serves it as one or the other.
-func (s *Server) serveConn(c net.Conn) {
+// stream, then serves it as one or the other. Until the first byte, the
+// connection has FirstByteTimeout from its accept; from the first byte,
+// the head of an HTTP request has HeadTimeout, sniffing included (issue
+// 12, point 6). A raw stream has IdleTimeout between reads.
+func (s *Server) serveConn(c net.Conn, t *tracked) {
 	defer s.wg.Done()
 	buf := make([]byte, readSize)
 	n, verdict := 0, sniffMaybe
 	var err error
+	s.setDeadline(c, t.since.Add(s.o.FirstByteTimeout))
 	for verdict == sniffMaybe && err == nil {
-		if !s.armDeadline(c) {
-			break
-		}
 		var m int
 		m, err = c.Read(buf[n:])
+		if m > 0 && n == 0 {
+			first := time.Now()
+			t.last.Store(first.UnixNano())
+			t.busy.Store(true)
+			n += m
+			if verdict = isHTTP(buf[:n]); verdict != sniffNo {
+				s.setDeadline(c, first.Add(s.o.HeadTimeout))
+			}
+			continue
+		}
 		n += m
 		verdict = isHTTP(buf[:n])
 	}
 	if verdict == sniffYes {
-		s.untrack(c)
-		c.SetReadDeadline(time.Time{})
-		s.o.HTTP.ServeConn(c, buf[:n])
-		s.stats.Connections.Dec()
+		s.mu.Lock()
+		_, tracked := s.conns[c]
+		t.http = true
+		s.mu.Unlock()
+		if !tracked {
+			return // evicted
+		}
+		s.o.HTTP.ServeConn(&httpConn{c, t}, buf[:n])
+		if s.untrack(c) {
+			s.stats.Connections.Dec()
+		}
 		return
 	}
-	s.raw(c, buf, n, err)
+	s.raw(c, t, buf, n, err)
+}
+
+// setDeadline sets c's read deadline, unless the server is shutting down:
+// then the drain deadline that Shutdown set under the same lock stays, so
+// a connection never sleeps through it.
+func (s *Server) setDeadline(c net.Conn, t time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closing {
+		c.SetReadDeadline(t)
+	}
 }
 
 // drainWindow is how long connections read on after Shutdown.
@@ -308,18 +518,6 @@ const drainWindow = 200 * time.Millisecond
 // backlogWindow is how long Shutdown keeps accepting the connections queued
 // on the socket: they are there already, so a few milliseconds take them.
 const backlogWindow = 50 * time.Millisecond
-
-// armDeadline sets the idle deadline for the next read, unless the server is
-// shutting down: then the drain deadline that Shutdown set under the same
-// lock stays, so a connection never sleeps through it.
-func (s *Server) armDeadline(c net.Conn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.closing {
-		c.SetReadDeadline(time.Now().Add(s.o.IdleTimeout))
-	}
-	return true
-}
 
 // httpSniff is the longest prefix isHTTP needs: "OPTIONS /".
 const httpSniff = 9
@@ -357,11 +555,12 @@ func isHTTP(b []byte) sniff {
 
 // raw serves a raw stream: buf[:n] is what was read so far, rerr the error
 // that came with it.
-func (s *Server) raw(c net.Conn, buf []byte, n int, rerr error) {
+func (s *Server) raw(c net.Conn, t *tracked, buf []byte, n int, rerr error) {
 	defer func() {
-		s.untrack(c)
+		if s.untrack(c) {
+			s.stats.Connections.Dec()
+		}
 		c.Close()
-		s.stats.Connections.Dec()
 	}()
 	var p lineState
 	var armed time.Time // when the idle deadline was last set
@@ -407,7 +606,7 @@ func (s *Server) raw(c net.Conn, buf []byte, n int, rerr error) {
 			var ne net.Error
 			if errors.As(rerr, &ne) && ne.Timeout() && !s.isClosing() {
 				s.stats.IdleClosed.Inc()
-				s.o.Logger.Debug("closing idle connection", "idle", s.o.IdleTimeout)
+				s.o.Logger.Debug("closing a connection that sent nothing in time")
 			}
 			return
 		}
@@ -434,7 +633,10 @@ func (s *Server) raw(c net.Conn, buf []byte, n int, rerr error) {
 			// which would allocate a new buffer per burst.
 			buf = append(make([]byte, 0, readSize), buf[:n]...)[:readSize]
 		}
-		s.rearm(c, &armed)
+		now := time.Now()
+		t.last.Store(now.UnixNano())
+		t.busy.Store(n > 0 || skipping)
+		s.rearm(c, now, &armed)
 		var m int
 		m, rerr = c.Read(buf[n:])
 		filled = n+m == len(buf)
@@ -453,13 +655,12 @@ const streamSize = 32 << 10
 // rearm pushes the idle deadline forward, at most once a second: setting a
 // deadline costs about as much as parsing a line, and a second of slack on
 // a timeout of minutes does not matter.
-func (s *Server) rearm(c net.Conn, armed *time.Time) {
-	now := time.Now()
+func (s *Server) rearm(c net.Conn, now time.Time, armed *time.Time) {
 	if now.Sub(*armed) < time.Second {
 		return
 	}
 	*armed = now
-	s.armDeadline(c)
+	s.setDeadline(c, now.Add(s.o.IdleTimeout))
 }
 
 // lineState is what one connection keeps between lines: the parsers and

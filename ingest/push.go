@@ -10,10 +10,12 @@ import (
 	"math"
 	"mime"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/VictoriaMetrics/easyproto"
@@ -75,17 +77,37 @@ func (p *PushStats) Each(f func(method, code string, n uint64)) {
 type PushHandler struct {
 	Cache       *cache.Cache
 	MaxBodySize int64 // 0 means DefaultMaxBodySize
-	Stats       *PushStats
+	// BudgetWait is how long a body that has outgrown bodyFree waits for
+	// room in the budget of bodies being read; then it gets 503. 0 means
+	// DefaultBudgetWait.
+	BudgetWait time.Duration
+	Stats      *PushStats
 
-	decoding chan struct{} // bounds the bodies held in memory at once
+	decoding chan struct{} // bounds the bodies decoded at once
+	reading  byteBudget    // bounds the bytes of bodies read and not yet decoded
 	once     sync.Once
 }
 
-// maxDecoding is how many push bodies are read and decoded at once; the
-// others wait their turn. Each holds up to MaxBodySize twice over while it
-// is read, so without a bound, every open connection sending a large body
-// at once (hundreds) would hold hundreds of MiB.
+// maxDecoding is how many push bodies are decoded at once; the others wait
+// their turn. Decoding holds a body up to three times over (the raw bytes,
+// their gunzipped copy, the decoded families). A body is read in full
+// before it waits here, so a client that sends its body slowly, or stalls,
+// holds up only itself.
 const maxDecoding = 4
+
+// Bodies being read are bounded in memory by a budget of their own: the
+// first bodyFree bytes of each come with the connection (like its 4 KiB
+// head buffer); beyond that, a body takes room from a budget of
+// bodiesInBudget × MaxBodySize bytes as it grows, and gives it back once
+// decoded. Room is taken as bytes arrive, never on a Content-Length's word:
+// a client that announces 1 MiB and stalls holds 4 KiB.
+const (
+	bodyFree       = 4 << 10
+	bodiesInBudget = 4
+)
+
+// DefaultBudgetWait is PushHandler.BudgetWait's default.
+const DefaultBudgetWait = 10 * time.Second
 
 const pushPrefix = "/metrics/job"
 
@@ -172,6 +194,12 @@ func (h *PushHandler) serve(r *PushRequest) PushResponse {
 	if err != nil {
 		if failed {
 			h.Cache.PushFailed(group)
+		}
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return refuse(408, "timed out reading the body (--ingest.body-timeout)")
+		case errors.Is(err, errBusy):
+			return refuse(503, err.Error())
 		}
 		code := 400
 		if errors.Is(err, errBodyTooLarge) {
@@ -284,6 +312,7 @@ var errTimestamp = checkError{errors.New("pushed metrics must not have timestamp
 
 // decodeBody reads a push body in the text format or, told by its
 // Content-Type as the Pushgateway tells it, the delimited protobuf format.
+// The body is read before it takes one of the maxDecoding turns.
 func (h *PushHandler) decodeBody(r *PushRequest) ([]cache.PushFamily, error) {
 	limit := h.MaxBodySize
 	if limit <= 0 {
@@ -292,29 +321,38 @@ func (h *PushHandler) decodeBody(r *PushRequest) ([]cache.PushFamily, error) {
 	if r.ContentLength > limit {
 		return nil, fmt.Errorf("%w of %d bytes (--ingest.max-body-size)", errBodyTooLarge, limit)
 	}
-	h.once.Do(func() { h.decoding = make(chan struct{}, maxDecoding) })
+	if e := r.ContentEncoding; e != "" && !strings.EqualFold(e, "gzip") && !strings.EqualFold(e, "identity") {
+		// Read as plain text, "gzip, gzip" or "br" would be refused as
+		// malformed metrics at best.
+		return nil, fmt.Errorf("%w %q: gzip or identity only", errEncoding, e)
+	}
+	h.once.Do(func() {
+		h.decoding = make(chan struct{}, maxDecoding)
+		h.reading.init(bodiesInBudget * limit)
+	})
+	wait := h.BudgetWait
+	if wait <= 0 {
+		wait = DefaultBudgetWait
+	}
+	data, held, err := h.readBody(r.Body, r.ContentLength, limit, wait)
+	defer h.reading.give(held)
+	if err != nil {
+		return nil, err
+	}
 	h.decoding <- struct{}{}
 	defer func() { <-h.decoding }()
-	var body io.Reader = r.Body
-	switch {
-	case strings.EqualFold(r.ContentEncoding, "gzip"):
-		zr, err := gzip.NewReader(r.Body)
+	if strings.EqualFold(r.ContentEncoding, "gzip") {
+		zr, err := gzip.NewReader(bytes.NewReader(data))
 		if err != nil {
 			return nil, fmt.Errorf("gzip: %w", err)
 		}
 		defer zr.Close()
-		body = zr
-	case r.ContentEncoding != "" && !strings.EqualFold(r.ContentEncoding, "identity"):
-		// Read as plain text, "gzip, gzip" or "br" would be refused as
-		// malformed metrics at best.
-		return nil, fmt.Errorf("%w %q: gzip or identity only", errEncoding, r.ContentEncoding)
-	}
-	data, err := io.ReadAll(io.LimitReader(body, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading body: %w", err)
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%w of %d bytes (--ingest.max-body-size)", errBodyTooLarge, limit)
+		if data, err = io.ReadAll(io.LimitReader(zr, limit+1)); err != nil {
+			return nil, fmt.Errorf("gzip: %w", err)
+		}
+		if int64(len(data)) > limit {
+			return nil, fmt.Errorf("%w of %d bytes (--ingest.max-body-size)", errBodyTooLarge, limit)
+		}
 	}
 	mt, params, err := mime.ParseMediaType(r.ContentType)
 	if err == nil && mt == "application/vnd.google.protobuf" &&
@@ -322,6 +360,100 @@ func (h *PushHandler) decodeBody(r *PushRequest) ([]cache.PushFamily, error) {
 		return DecodeProtobuf(data)
 	}
 	return DecodeText(data)
+}
+
+var errBusy = errors.New("too many push bodies are being read at once; try again")
+
+// readBody reads a body of length bytes (-1: unknown) up to limit. It
+// returns the bytes it took from h.reading, to give back once the body is
+// no longer needed, also on error.
+func (h *PushHandler) readBody(r io.Reader, length, limit int64, wait time.Duration) (data []byte, held int64, err error) {
+	size := min(bodyFree, limit+1)
+	if length >= 0 {
+		size = min(size, length)
+	}
+	buf := make([]byte, 0, size)
+	for {
+		if len(buf) == cap(buf) {
+			if length >= 0 && int64(len(buf)) == length {
+				return buf, held, nil // all of it, as framed
+			}
+			if int64(len(buf)) > limit {
+				return nil, held, fmt.Errorf("%w of %d bytes (--ingest.max-body-size)", errBodyTooLarge, limit)
+			}
+			grown := min(2*int64(cap(buf)), limit+1)
+			if length >= 0 {
+				grown = min(grown, length)
+			}
+			need := grown - max(int64(cap(buf)), bodyFree)
+			need = max(need, 0)
+			if need > 0 && !h.reading.take(need, wait) {
+				return nil, held, errBusy
+			}
+			held += need
+			buf = append(make([]byte, 0, grown), buf...)
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			if int64(len(buf)) > limit {
+				return nil, held, fmt.Errorf("%w of %d bytes (--ingest.max-body-size)", errBodyTooLarge, limit)
+			}
+			return buf, held, nil
+		}
+		if err != nil {
+			return nil, held, fmt.Errorf("reading body: %w", err)
+		}
+	}
+}
+
+// byteBudget hands out up to a fixed number of bytes; a taker waits for
+// room to be given back. Safe for concurrent use.
+type byteBudget struct {
+	mu    sync.Mutex
+	free  int64
+	freed chan struct{} // closed, and replaced, when bytes are given back
+}
+
+func (b *byteBudget) init(n int64) {
+	b.free, b.freed = n, make(chan struct{})
+}
+
+// take takes n bytes, waiting up to wait for them; it tells whether it
+// took them.
+func (b *byteBudget) take(n int64, wait time.Duration) bool {
+	var timeout <-chan time.Time
+	for {
+		b.mu.Lock()
+		if b.free >= n {
+			b.free -= n
+			b.mu.Unlock()
+			return true
+		}
+		freed := b.freed
+		b.mu.Unlock()
+		if timeout == nil {
+			t := time.NewTimer(wait)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case <-freed:
+		case <-timeout:
+			return false
+		}
+	}
+}
+
+func (b *byteBudget) give(n int64) {
+	if n == 0 {
+		return
+	}
+	b.mu.Lock()
+	b.free += n
+	close(b.freed)
+	b.freed = make(chan struct{})
+	b.mu.Unlock()
 }
 
 // ParseGroupingKey parses the part of a push path after /metrics/:

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"compress/gzip"
 	"fmt"
+	"io"
 	"math"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -307,5 +310,122 @@ func TestPushContentEncoding(t *testing.T) {
 		if res.Code != tc.code || (res.Code == 415) != strings.Contains(res.Message, "Content-Encoding") {
 			t.Errorf("Content-Encoding %q: %d %q, want %d", tc.encoding, res.Code, res.Message, tc.code)
 		}
+	}
+}
+
+// stalledBody is a push body that sends its first bytes, then nothing: what
+// a client that stalls mid-body looks like to the handler.
+type stalledBody struct {
+	pr *io.PipeReader
+	pw *io.PipeWriter
+}
+
+// stall starts a PUT of a body announced as length bytes of which the
+// handler gets sent; it returns when the handler has read them and waits
+// for more. The result comes on res once the body ends with err (see end).
+func stall(t *testing.T, h *PushHandler, job string, length int64, sent []byte, res chan<- PushResponse) *stalledBody {
+	t.Helper()
+	pr, pw := io.Pipe()
+	go func() {
+		res <- h.Handle(&PushRequest{Method: "PUT", Path: "/metrics/job/" + job, ContentLength: length, Body: pr})
+	}()
+	if _, err := pw.Write(sent); err != nil {
+		t.Fatal(err)
+	}
+	return &stalledBody{pr, pw}
+}
+
+// end ends the body with err, as the connection's read would.
+func (b *stalledBody) end(err error) { b.pw.CloseWithError(err) }
+
+// Issue 12, point 3: a body is read before it takes a decoding turn, so
+// clients that stall mid-body hold up only themselves; one that times out
+// gets 408 and changes nothing.
+func TestStalledBodiesHoldOnlyThemselves(t *testing.T) {
+	c := cache.New(cache.Options{Budget: 64 << 10})
+	h := &PushHandler{Cache: c, Stats: new(PushStats)}
+	res := make(chan PushResponse, 2*maxDecoding)
+	var stalled []*stalledBody
+	for range 2 * maxDecoding {
+		stalled = append(stalled, stall(t, h, "stall", 100, []byte("s"), res))
+	}
+	done := make(chan PushResponse, 1)
+	go func() {
+		done <- h.Handle(&PushRequest{Method: "PUT", Path: "/metrics/job/ok", ContentLength: 5, Body: strings.NewReader("ok 1\n")})
+	}()
+	select {
+	case r := <-done:
+		if r.Code != 200 {
+			t.Fatalf("a push next to %d stalled ones: %+v", len(stalled), r)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("a push next to %d stalled ones got no answer in 10s", len(stalled))
+	}
+	for _, b := range stalled {
+		b.end(os.ErrDeadlineExceeded)
+	}
+	for range stalled {
+		if r := <-res; r.Code != 408 {
+			t.Errorf("a body that timed out: %+v, want 408", r)
+		}
+	}
+	if got := values(c); !strings.Contains(got, "ok job=ok 1\n") || strings.Contains(got, "stall") {
+		t.Errorf("cache after the pushes:\n%s", got)
+	}
+}
+
+// Bodies being read hold at most bodiesInBudget × MaxBodySize beyond their
+// first bodyFree bytes; a body that finds no room gets 503 after
+// BudgetWait, while small bodies go on; the room is given back.
+func TestBodyBudget(t *testing.T) {
+	const limit = 16 << 10
+	c := cache.New(cache.Options{Budget: 64 << 10})
+	h := &PushHandler{Cache: c, MaxBodySize: limit, BudgetWait: 100 * time.Millisecond, Stats: new(PushStats)}
+	res := make(chan PushResponse, 16)
+	// Each holds limit-bodyFree of the budget: 12 KiB of 64 KiB.
+	var stalled []*stalledBody
+	for range 5 {
+		stalled = append(stalled, stall(t, h, "big", limit, bytes.Repeat([]byte("#"), limit-bodyFree+1), res))
+	}
+	// This one finds 4 KiB for its second 4 KiB, not 8 KiB for the next.
+	start := time.Now()
+	over := stall(t, h, "over", limit, bytes.Repeat([]byte("#"), 2*bodyFree), res)
+	if r := <-res; r.Code != 503 {
+		t.Fatalf("a body over the budget: %+v, want 503", r)
+	}
+	if took := time.Since(start); took < 100*time.Millisecond {
+		t.Errorf("a body over the budget was refused after %v, before BudgetWait", took)
+	}
+	over.end(io.ErrClosedPipe)
+	if code := handle(t, h, "PUT", "/metrics/job/small", "small 1\n"); code != 200 {
+		t.Errorf("a small body while the budget is taken: %d", code)
+	}
+	h.reading.mu.Lock()
+	free := h.reading.free
+	h.reading.mu.Unlock()
+	if want := int64(bodiesInBudget*limit - 5*(limit-bodyFree)); free != want {
+		t.Errorf("budget free while 5 bodies are read: %d, want %d", free, want)
+	}
+	for _, b := range stalled {
+		b.end(io.ErrUnexpectedEOF)
+	}
+	for range stalled {
+		if r := <-res; r.Code != 400 {
+			t.Errorf("a body cut short: %+v, want 400", r)
+		}
+	}
+	h.reading.mu.Lock()
+	free = h.reading.free
+	h.reading.mu.Unlock()
+	if free != bodiesInBudget*limit {
+		t.Errorf("budget free after all bodies: %d, want %d", free, bodiesInBudget*limit)
+	}
+	// A body of the whole limit still fits, in a budget given back.
+	body := "# " + strings.Repeat("x", limit-len("# \nbig 1\n")) + "\nbig 1\n"
+	if code := handle(t, h, "PUT", "/metrics/job/big", body); code != 200 {
+		t.Errorf("a body of --ingest.max-body-size: %d", code)
+	}
+	if code := handle(t, h, "PUT", "/metrics/job/big", body+"x"); code != 413 {
+		t.Errorf("a body over --ingest.max-body-size: %d", code)
 	}
 }

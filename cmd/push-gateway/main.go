@@ -78,9 +78,12 @@ type CLI struct {
 		SocketGroup    string        `help:"Group (name or id) that owns the push socket, so that its members may push; empty keeps the daemon's group."`
 		AllowedUIDs    []uint32      `name:"allowed-uids" help:"Only processes of these user ids may use the push socket (checked with SO_PEERCRED; comma-separated). Empty allows every process that the socket's file mode lets in."`
 		MaxLineLength  Size          `default:"16KiB" help:"Longest line accepted on the raw stream; longer lines are skipped and counted."`
-		MaxConnections int           `default:"512" help:"Connections on the push socket served at once; more are closed at accept and counted."`
-		IdleTimeout    time.Duration `default:"5m" help:"A connection on the push socket that sends nothing for this long is closed."`
-		MaxBodySize    Size          `default:"1MiB" help:"Largest body of an HTTP push on the socket; a larger one gets 413. Four bodies are read at once, the others wait."`
+		MaxConnections int           `default:"512" help:"Connections on the push socket served at once. At the limit a new one closes the idlest (one that has sent nothing, else a raw stream quiet the longest), or is closed itself; both are counted."`
+		IdleTimeout    time.Duration `default:"5m" help:"A raw stream on the push socket that sends nothing for this long is closed."`
+		MaxBodySize    Size          `default:"1MiB" help:"Largest body of an HTTP push on the socket; a larger one gets 413. Bodies are read first, then decoded four at a time."`
+
+		FirstByteTimeout time.Duration `default:"10s" help:"A connection on the push socket that sends nothing at all this long after it opened is closed."`
+		BodyTimeout      time.Duration `default:"10s" help:"An HTTP push body on the socket must have arrived this long after its head; a slower one gets 408 and changes nothing."`
 	} `embed:"" prefix:"ingest." group:"Ingest (the push socket)"`
 	Web struct {
 		ListenAddress          string `default:":9091" help:"TCP address of the read-only HTTP server."`
@@ -120,6 +123,10 @@ func (c *CLI) Validate() error {
 		return fmt.Errorf("--ingest.max-connections: %d is below 1", c.Ingest.MaxConnections)
 	case c.Ingest.IdleTimeout <= 0:
 		return fmt.Errorf("--ingest.idle-timeout: %s is not positive", c.Ingest.IdleTimeout)
+	case c.Ingest.FirstByteTimeout <= 0:
+		return fmt.Errorf("--ingest.first-byte-timeout: %s is not positive", c.Ingest.FirstByteTimeout)
+	case c.Ingest.BodyTimeout <= 0:
+		return fmt.Errorf("--ingest.body-timeout: %s is not positive", c.Ingest.BodyTimeout)
 	case c.Ingest.MaxLineLength < 256:
 		return fmt.Errorf("--ingest.max-line-length: %d bytes is below the minimum of 256", c.Ingest.MaxLineLength)
 	case c.Web.MaxRequestsInFlight < 1:
@@ -166,6 +173,28 @@ func versionText() string {
 		name, version.Version, version.Branch, version.GetRevision(),
 		version.BuildUser, version.BuildDate, version.GoVersion,
 		version.GoOS+"/"+version.GoArch, version.GetTags())
+}
+
+// descriptorReserve is what the daemon needs besides the push socket's
+// connections: standard streams, listeners, the snapshot file, and the
+// descriptor that accepting one connection over the limit takes, to close
+// it or another.
+const descriptorReserve = 32
+
+// checkDescriptors warns at start when the descriptor limit cannot hold
+// the push socket's --ingest.max-connections and TCP's
+// --web.max-connections beside the rest: at the limit,
+// accepts fail (EMFILE) and pushers wait in the socket's queue. (Go raises
+// the soft limit to the hard one before main runs.)
+func checkDescriptors(logger *slog.Logger, socket, web int) {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return
+	}
+	if need := uint64(socket) + uint64(web) + descriptorReserve; rl.Cur < need {
+		logger.Warn("the open file limit is below what --ingest.max-connections and --web.max-connections need: raise it (LimitNOFILE=, ulimit -n) or lower the flags",
+			"limit", rl.Cur, "need", need)
+	}
 }
 
 func isDir(p string) bool {
@@ -262,8 +291,12 @@ func serve(ctx context.Context, cli *CLI, logger *slog.Logger) error {
 
 	// The socket's HTTP side: the Pushgateway API, and reads answered by the
 	// same handler as on TCP.
-	push := &ingest.PushHandler{Cache: c, MaxBodySize: int64(cli.Ingest.MaxBodySize), Stats: new(ingest.PushStats)}
-	sockHTTP := &expose.Server{IdleTimeout: cli.Ingest.IdleTimeout, Logger: logger.With("component", "ingest"), Stats: new(expose.ServerStats)}
+	// A body is read within --ingest.body-timeout, and waits as long at
+	// most for room in the memory budget of bodies being read.
+	push := &ingest.PushHandler{Cache: c, MaxBodySize: int64(cli.Ingest.MaxBodySize),
+		BudgetWait: cli.Ingest.BodyTimeout, Stats: new(ingest.PushStats)}
+	sockHTTP := &expose.Server{IdleTimeout: cli.Ingest.IdleTimeout, BodyTimeout: cli.Ingest.BodyTimeout,
+		Logger: logger.With("component", "ingest"), Stats: new(expose.ServerStats)}
 	web := &expose.Server{MaxConns: cli.Web.MaxConnections, Logger: logger.With("component", "web"), Stats: new(expose.ServerStats)}
 	ing := ingest.NewServer(ingest.Options{
 		Cache:          c,
@@ -273,6 +306,11 @@ func serve(ctx context.Context, cli *CLI, logger *slog.Logger) error {
 		IdleTimeout:    cli.Ingest.IdleTimeout,
 		HTTP:           sockHTTP,
 		AllowedUIDs:    cli.Ingest.AllowedUIDs,
+
+		FirstByteTimeout: cli.Ingest.FirstByteTimeout,
+		// A request head sniffed on the socket has the HTTP server's
+		// limit, counted from its first byte.
+		HeadTimeout: expose.DefaultReadHeaderTimeout,
 	})
 	var self []expose.SelfFamily
 	var webRefused atomic.Uint64
@@ -303,6 +341,9 @@ func serve(ctx context.Context, cli *CLI, logger *slog.Logger) error {
 		if res.Allow != "" {
 			w.SetHeader("Allow", res.Allow)
 		}
+		if res.Code == 408 {
+			w.SetHeader("Connection", "close") // the rest of the body may still come
+		}
 		if res.Message != "" {
 			w.Error(res.Code, res.Message)
 			return
@@ -313,6 +354,7 @@ func serve(ctx context.Context, cli *CLI, logger *slog.Logger) error {
 
 	logger.Info("starting "+name, "version", version.Info(), "build_context", version.BuildContext(),
 		"socket", sock.Addr().String(), "address", tcp.Addr().String())
+	checkDescriptors(logger, cli.Ingest.MaxConnections, cli.Web.MaxConnections)
 	releaseBinary()
 
 	errc := make(chan error, 2)

@@ -1300,7 +1300,7 @@ func TestTCPIsReadOnly(t *testing.T) {
 func TestManyClients(t *testing.T) {
 	t.Parallel()
 	const n = 300
-	d := startDaemon(t, "--cache.size=64KiB")
+	d := startDaemon(t, "--cache.size=64KiB", "--ingest.first-byte-timeout=5m")
 	conns := make([]net.Conn, 0, n)
 	defer func() {
 		for _, c := range conns {
@@ -1354,12 +1354,16 @@ func TestManyClients(t *testing.T) {
 	}
 }
 
-// Over --ingest.max-connections a connection is closed at once and counted;
-// the others keep working.
+// Over --ingest.max-connections, with no connection idle (each holds part
+// of a line), a connection is closed at once and counted; the others keep
+// working.
 func TestMaxConnections(t *testing.T) {
 	t.Parallel()
 	d := startDaemon(t, "--ingest.max-connections=3")
 	held := []net.Conn{d.dial(t), d.dial(t), d.dial(t)}
+	for _, c := range held {
+		writeConn(t, c, "max_conn_ok")
+	}
 	eventually(t, 2*time.Second, "3 connections open", func() (bool, string) {
 		v, _ := d.scrape(t).value("push_gateway_ingest_connections")
 		return v == 3, fmt.Sprint(v)
@@ -1376,7 +1380,7 @@ func TestMaxConnections(t *testing.T) {
 	if r, ok := e.value("push_gateway_ingest_connections_refused_total", "reason", "max_connections"); ok && r != 1 {
 		t.Errorf("push_gateway_ingest_connections_refused_total{reason=\"max_connections\"} = %v, want 1", r)
 	}
-	writeConn(t, held[0], "max_conn_ok 1\n")
+	writeConn(t, held[0], " 1\n")
 	d.waitValue(t, 2*time.Second, 1, "max_conn_ok")
 }
 
@@ -1617,6 +1621,8 @@ func TestBadFlags(t *testing.T) {
 		{"unknown flag", nil, []string{"--no-such-flag"}, "--no-such-flag"},
 		{"log level", nil, []string{"--log.level=verbose"}, "--log.level"},
 		{"log format", nil, []string{"--log.format=xml"}, "--log.format"},
+		{"first-byte timeout", nil, []string{"--ingest.first-byte-timeout=0s"}, "--ingest.first-byte-timeout"},
+		{"body timeout", nil, []string{"--ingest.body-timeout=-1s"}, "--ingest.body-timeout"},
 		{"env ttl", []string{"PUSH_GATEWAY_CACHE_TTL=-1s"}, nil, "cache.ttl"},
 		{"env size", []string{"PUSH_GATEWAY_CACHE_SIZE=ten"}, nil, "cache.size"},
 	} {

@@ -67,7 +67,8 @@ func selfMetrics(c *cache.Cache, in *ingest.Stats, pushes *ingest.PushStats, web
 			dst = expose.AppendSample(dst, n, "reason", "max_connections", float64(in.Refused.Load()))
 			return expose.AppendSample(dst, n, "reason", "peer_uid", float64(in.PeerRefused.Load()))
 		}},
-		counter("push_gateway_ingest_idle_closed_total", "Connections on the push socket closed after --ingest.idle-timeout without data.", &in.IdleClosed),
+		counter("push_gateway_ingest_idle_closed_total", "Connections on the push socket closed for sending too little in time: nothing within --ingest.first-byte-timeout, nothing more within --ingest.idle-timeout, or too little in 10s from the first byte to tell an HTTP request line from a raw stream.", &in.IdleClosed),
+		counter("push_gateway_ingest_connections_evicted_total", "Idle connections on the push socket closed to make room for a new one at --ingest.max-connections.", &in.Evicted),
 		counter("push_gateway_web_requests_refused_total", "Scrapes refused with 503: --web.max-requests-in-flight were being served, or --web.scrape-memory was held.", webRefused),
 		{Name: "push_gateway_web_connections", Append: func(dst []byte) []byte {
 			const n = "push_gateway_web_connections"

@@ -1,0 +1,59 @@
+package ingest
+
+import (
+	"context"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/push-gateway/push-gateway/cache"
+)
+
+// go test -run '^$' -bench '^BenchmarkStream$' -benchtime 2s -count 6 -cpu 2 ./ingest/
+
+// BenchmarkStream is the raw stream's whole path on one connection, reads
+// and deadlines included: batches of 64 lines of 89 bytes, each updating
+// an existing series, written into the socket as fast as they are taken.
+func BenchmarkStream(b *testing.B) {
+	c := cache.New(cache.Options{Budget: 64 << 10, TTL: time.Minute})
+	path := filepath.Join(b.TempDir(), "p.sock")
+	l, err := Listen(path, 0o600)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := NewServer(Options{Cache: c})
+	go s.Serve(l)
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	}()
+	conn, err := net.Dial("unix", path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var sb strings.Builder
+	for i := range 64 {
+		sb.WriteString(`edge_device_metric_001{instance="router-01.lan",job="pushgateway",path="/x/000` + strconv.Itoa(i%8) + `"} 42.5` + "\n")
+	}
+	batch := []byte(sb.String())
+	b.SetBytes(int64(len(batch)))
+	n := 0
+	for b.Loop() {
+		if _, err := conn.Write(batch); err != nil {
+			b.Fatal(err)
+		}
+		n++
+	}
+	for deadline := time.Now().Add(10 * time.Second); s.stats.Lines.Load() < uint64(64*n); {
+		if time.Now().After(deadline) {
+			b.Fatalf("%d of %d lines applied", s.stats.Lines.Load(), 64*n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(64*n), "ns/line")
+	conn.Close()
+}
