@@ -714,7 +714,17 @@ func TestIdleDialerStorm(t *testing.T) {
 			if try > 0 {
 				retries++
 			}
-			push(t, path, line)
+			// A pusher that has not written yet looks like an idle
+			// dialer for a moment and may itself be closed to make
+			// room: that is a retry, as for a real client.
+			if c, err := net.Dial("unix", path); err == nil {
+				c.SetDeadline(time.Now().Add(5 * time.Second))
+				if _, err := c.Write([]byte(line)); err == nil {
+					c.(*net.UnixConn).CloseWrite()
+					c.Read(make([]byte, 1)) // until the server has applied it and closed
+				}
+				c.Close()
+			}
 		}
 	}
 	t.Logf("%d pushes among %d reconnecting dialers: %d retried, %d connections closed to make room, %d refused",
