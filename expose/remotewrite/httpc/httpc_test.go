@@ -1,0 +1,268 @@
+package httpc
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// The tests may import net/http; the package must not.
+
+// rawServer accepts connections on 127.0.0.1 and runs serve on each until
+// the test ends; it counts the connections accepted.
+func rawServer(t *testing.T, serve func(c net.Conn, br *bufio.Reader)) (*url.URL, *atomic.Int32) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n atomic.Int32
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			n.Add(1)
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Go(func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(time.Minute))
+				serve(c, bufio.NewReader(c))
+			})
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return mustURL(t, "http://"+ln.Addr().String()+"/api/v1/write"), &n
+}
+
+// readRequest reads one request and its body from br.
+func readRequest(br *bufio.Reader) (*http.Request, []byte, error) {
+	req, err := http.ReadRequest(br)
+	if err != nil {
+		return nil, nil, err
+	}
+	body, err := io.ReadAll(req.Body)
+	return req, body, err
+}
+
+func mustURL(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func newClient(t *testing.T, cfg Config) *Client {
+	t.Helper()
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func post(c *Client, body string) (Response, error) {
+	return c.Do(context.Background(), "POST", []Header{{"Content-Type", "text/plain"}}, []byte(body))
+}
+
+func TestPost(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		got := fmt.Sprintf("%s %s %s %s|%s|%s|%q", r.Method, r.URL.RequestURI(), r.Host, r.Proto,
+			r.Header.Get("Content-Encoding"), r.Header.Get("X-Scope-OrgID"), body)
+		w.Header().Set("Content-Type", "text/plain")
+		w.WriteHeader(202)
+		io.WriteString(w, got)
+	}))
+	defer srv.Close()
+	u := mustURL(t, srv.URL+"/api/v1/push?a=b%20c")
+	c := newClient(t, Config{URL: u, Timeout: 10 * time.Second})
+	resp, err := c.Do(context.Background(), "POST",
+		[]Header{{"Content-Encoding", "snappy"}, {"X-Scope-OrgID", "tenant-1"}}, []byte("hello\x00world"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf(`POST /api/v1/push?a=b%%20c %s HTTP/1.1|snappy|tenant-1|"hello\x00world"`, u.Host)
+	if resp.Status != 202 || string(resp.Body) != want {
+		t.Fatalf("got %d %q, want 202 %q", resp.Status, resp.Body, want)
+	}
+}
+
+func TestKeepAliveReusesOneConnection(t *testing.T) {
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		w.Write(body)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	c := newClient(t, Config{URL: mustURL(t, srv.URL+"/")})
+	for i := range 5 {
+		msg := strings.Repeat("x", i*1000)
+		resp, err := post(c, msg)
+		if err != nil || resp.Status != 200 || string(resp.Body) != msg {
+			t.Fatalf("request %d: %v %d %d bytes", i, err, resp.Status, len(resp.Body))
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("%d connections for 5 requests, want 1", n)
+	}
+}
+
+// answer reads a request, writes raw and closes the connection.
+func answer(raw string) func(net.Conn, *bufio.Reader) {
+	return func(c net.Conn, br *bufio.Reader) {
+		if _, _, err := readRequest(br); err == nil {
+			io.WriteString(c, raw)
+		}
+	}
+}
+
+func TestResponses(t *testing.T) {
+	for _, tc := range []struct {
+		name, raw string
+		status    int
+		body      string
+		err       string
+	}{
+		{"content-length", "HTTP/1.1 400 Bad Request\r\nContent-Length: 5\r\n\r\nhello", 400, "hello", ""},
+		{"no reason", "HTTP/1.1 204\r\n\r\n", 204, "", ""},
+		{"chunked", "HTTP/1.1 500 Oops\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n7\r\n, world\r\n0\r\nTrailer: x\r\n\r\n", 500, "hello, world", ""},
+		{"chunked wins over length", "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", 200, "ok", ""},
+		{"close-delimited", "HTTP/1.1 503 Busy\r\nConnection: close\r\n\r\ncome back later", 503, "come back later", ""},
+		{"http/1.0", "HTTP/1.0 200 OK\r\n\r\nold", 200, "old", ""},
+		{"100 continue skipped", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 200, "ok", ""},
+		{"redirect returned", "HTTP/1.1 301 Moved Permanently\r\nLocation: http://127.0.0.1:1/\r\nContent-Length: 0\r\n\r\n", 301, "", ""},
+		{"bare LF", "HTTP/1.1 200 OK\nContent-Length: 2\n\nok", 200, "ok", ""},
+		{"garbage status line", "SSH-2.0-OpenSSH_9.6\r\n\r\n", 0, "", "malformed status line"},
+		{"http/2 status line", "HTTP/2 200\r\n\r\n", 0, "", "malformed status line"},
+		{"short status", "HTTP/1.1 20\r\n\r\n", 0, "", "malformed status line"},
+		{"status below 100", "HTTP/1.1 099 x\r\n\r\n", 0, "", "malformed status line"},
+		{"letters in status", "HTTP/1.1 2x0 x\r\n\r\n", 0, "", "malformed status line"},
+		{"switching protocols", "HTTP/1.1 101 Switching Protocols\r\n\r\n", 0, "", "interim response 101"},
+		{"endless 100s", strings.Repeat("HTTP/1.1 100 Continue\r\n\r\n", 20), 0, "", "interim response 100"},
+		{"header without colon", "HTTP/1.1 200 OK\r\nnonsense\r\n\r\n", 0, "", "malformed header line"},
+		{"obs-fold", "HTTP/1.1 200 OK\r\nX-A: b\r\n  c\r\n\r\n", 0, "", "malformed header line"},
+		{"bad length", "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", 0, "", "invalid Content-Length"},
+		{"two lengths", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", 0, "", "invalid Content-Length"},
+		{"bad chunk size", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 0, "", "malformed chunk size"},
+		{"chunk without CRLF", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nokX\r\n0\r\n\r\n", 0, "", "malformed chunked body"},
+		{"too many headers", "HTTP/1.1 200 OK\r\n" + strings.Repeat("X-A: b\r\n", 101) + "\r\n", 0, "", "more than 100 header lines"},
+		{"long header line", "HTTP/1.1 200 OK\r\nX-A: " + strings.Repeat("b", 5000) + "\r\n\r\n", 0, "", "longer than 4 KiB"},
+		{"closed mid-body", "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello", 0, "", "before the end of the response body"},
+		{"closed mid-chunk", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\na\r\nhello", 0, "", "before the end of the response body"},
+		{"closed before trailer end", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n", 0, "", "before the end of the response body"},
+		{"closed mid-head", "HTTP/1.1 200 OK\r\nContent-", 0, "", "unexpected EOF"},
+		{"closed at once", "", 0, "", "EOF"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u, _ := rawServer(t, answer(tc.raw))
+			c := newClient(t, Config{URL: u, Timeout: 10 * time.Second})
+			resp, err := post(c, "x")
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("got %v (%d %q), want an error with %q", err, resp.Status, resp.Body, tc.err)
+				}
+				return
+			}
+			if err != nil || resp.Status != tc.status || string(resp.Body) != tc.body {
+				t.Fatalf("got %v %d %q, want %d %q", err, resp.Status, resp.Body, tc.status, tc.body)
+			}
+		})
+	}
+}
+
+func TestOversizeBodyIsBounded(t *testing.T) {
+	const huge = 64 << 20
+	for _, framing := range []string{"length", "chunked", "close"} {
+		t.Run(framing, func(t *testing.T) {
+			var sent atomic.Int64
+			u, _ := rawServer(t, func(c net.Conn, br *bufio.Reader) {
+				if _, _, err := readRequest(br); err != nil {
+					return
+				}
+				switch framing {
+				case "length":
+					fmt.Fprintf(c, "HTTP/1.1 413 Too Large\r\nContent-Length: %d\r\n\r\n", huge)
+				case "chunked":
+					io.WriteString(c, "HTTP/1.1 413 Too Large\r\nTransfer-Encoding: chunked\r\n\r\n")
+				case "close":
+					io.WriteString(c, "HTTP/1.1 413 Too Large\r\n\r\n")
+				}
+				chunk := bytes.Repeat([]byte("y"), 32<<10)
+				for sent.Load() < huge {
+					if framing == "chunked" {
+						fmt.Fprintf(c, "%x\r\n", len(chunk))
+					}
+					n, err := c.Write(chunk)
+					sent.Add(int64(n))
+					if err != nil {
+						return
+					}
+					if framing == "chunked" {
+						io.WriteString(c, "\r\n")
+					}
+				}
+			})
+			c := newClient(t, Config{URL: u, Timeout: 10 * time.Second, MaxResponseBody: 1000})
+			resp, err := post(c, "x")
+			if err != nil || resp.Status != 413 || len(resp.Body) != 1000 || resp.Body[999] != 'y' {
+				t.Fatalf("got %v %d, %d bytes of body, want 413 and 1000 bytes", err, resp.Status, len(resp.Body))
+			}
+			c.Close() // the server's writes fail from now on
+			if n := sent.Load(); n >= huge {
+				t.Fatalf("the server could send the whole %d bytes", n)
+			}
+		})
+	}
+}
+
+func TestNeverAnsweringServerTimesOut(t *testing.T) {
+	u, _ := rawServer(t, func(c net.Conn, br *bufio.Reader) {
+		io.Copy(io.Discard, br) // reads, never answers
+	})
+	c := newClient(t, Config{URL: u, Timeout: 200 * time.Millisecond})
+	start := time.Now()
+	_, err := post(c, "x")
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("got %v, want a deadline error", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("took %v with a timeout of 200ms", d)
+	}
+}
