@@ -18,7 +18,7 @@ import (
 	"github.com/push-gateway/push-gateway/cache"
 )
 
-// Poster sends one HTTP request to the receiver; *httpc.Client is one (see types.go).
+// Poster sends one HTTP request to the receiver; *httpc.Client is one .
 type Poster interface {
 	Do(ctx context.Context, method string, headers []Header, body []byte) (Response, error)
 }
@@ -53,10 +53,6 @@ type Options struct {
 	BasicAuthUsername     string
 	BasicAuthPasswordFile string
 	BearerTokenFile       string
-
-	// ShutdownTimeout bounds Run's last snapshot and the drain of the
-	// queue after its context is done.
-	ShutdownTimeout time.Duration
 
 	Logger *slog.Logger
 	Now    func() time.Time // nil means time.Now
@@ -136,9 +132,9 @@ func New(o Options, stats *Stats) *Sender {
 }
 
 // Run sends a snapshot every interval until ctx is done, then one last
-// snapshot and the queue, for at most ShutdownTimeout; what is still
-// queued then is counted dropped.
-func (s *Sender) Run(ctx context.Context) {
+// snapshot and the queue until drain is done; what is still queued then is
+// counted dropped.
+func (s *Sender) Run(ctx, drain context.Context) {
 	dctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	delivered := make(chan struct{})
@@ -156,13 +152,11 @@ func (s *Sender) Run(ctx context.Context) {
 			s.snapshot()
 		}
 	}
-	stop := time.NewTimer(s.o.ShutdownTimeout)
-	defer stop.Stop()
 	s.snapshot()
 	s.q.close()
 	select {
 	case <-delivered:
-	case <-stop.C:
+	case <-drain.Done():
 		cancel()
 		<-delivered
 	}

@@ -390,26 +390,28 @@ func TestSendFullQueueDropsOldest(t *testing.T) {
 // cannot hold it past the shutdown timeout, and what was not delivered is
 // counted dropped.
 func TestRunShutdown(t *testing.T) {
-	r := newRig(t, Options{ShutdownTimeout: 5 * time.Second}, ok200)
+	r := newRig(t, Options{}, ok200)
 	fill(t, r.c, "a - 1\n")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	r.s.Run(ctx)
+	r.s.Run(ctx, context.Background())
 	if n := len(r.p.all()); n != 1 || r.stats.Sent.Load() != 1 {
 		t.Fatalf("%d calls, %d sent: the last snapshot was not delivered", n, r.stats.Sent.Load())
 	}
 
-	hung := newRig(t, Options{ShutdownTimeout: 300 * time.Millisecond}, func(ctx context.Context, _ int) (Response, error) {
+	hung := newRig(t, Options{}, func(ctx context.Context, _ int) (Response, error) {
 		<-ctx.Done()
 		return Response{}, ctx.Err()
 	})
 	fill(t, hung.c, "a - 1\n")
 	ctx, cancel = context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); hung.s.Run(ctx) }()
+	drain, drainCancel := context.WithCancel(context.Background())
+	go func() { defer close(done); hung.s.Run(ctx, drain) }()
 	hung.s.snapshot()
 	hung.s.snapshot()
 	cancel()
+	time.AfterFunc(300*time.Millisecond, drainCancel)
 	select {
 	case <-done:
 	case <-time.After(20 * time.Second):

@@ -1,13 +1,9 @@
 package remotewrite
 
-import "time"
+import "github.com/push-gateway/push-gateway/expose/remotewrite/httpc"
 
-// Header is one request header field.
-type Header struct{ Name, Value string }
-
-// Response is the receiver's answer.
-type Response struct {
-	Status     int
-	RetryAfter time.Duration
-	Body       []byte
-}
+// Header and Response are httpc's, so that *httpc.Client is a Poster.
+type (
+	Header   = httpc.Header
+	Response = httpc.Response
+)
