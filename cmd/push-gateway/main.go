@@ -106,23 +106,26 @@ type CLI struct {
 			Username     string `help:"HTTP basic auth user name."`
 			PasswordFile string `help:"File holding the basic auth password, read at each request."`
 		} `embed:"" prefix:"basic-auth."`
-		BearerTokenFile string   `help:"File holding a bearer token for the Authorization header, read at each request."`
-		Headers         []string `name:"header" sep:"none" placeholder:"NAME: VALUE" help:"Extra request header such as 'X-Scope-OrgID: tenant-1'; repeatable. The protocol's own headers cannot be set."`
-		TLS             struct {
-			CAFile             string `name:"ca-file" help:"CA certificates (PEM) that the receiver's certificate must chain to, instead of the system's (which cost memory)."`
-			CertFile           string `name:"cert-file" help:"Client certificate (PEM)."`
-			KeyFile            string `name:"key-file" help:"Key of the client certificate (PEM)."`
-			ServerName         string `name:"server-name" help:"Name the receiver's certificate must have, instead of the URL's host."`
-			InsecureSkipVerify bool   `name:"insecure-skip-verify" help:"Do not verify the receiver's certificate (testing only)."`
-		} `embed:"" prefix:"tls."`
-		ProxyURL  string `name:"proxy-url" help:"http:// proxy reached with CONNECT."`
-		QueueSize Size   `default:"256KiB" help:"Compressed requests kept while the receiver cannot be reached; the oldest are dropped when full."`
+		BearerTokenFile string         `help:"File holding a bearer token for the Authorization header, read at each request."`
+		Headers         []string       `name:"header" sep:"none" placeholder:"NAME: VALUE" help:"Extra request header such as 'X-Scope-OrgID: tenant-1'; repeatable. The protocol's own headers cannot be set."`
+		TLS             remoteWriteTLS `embed:"" prefix:"tls."`
+		ProxyURL        string         `name:"proxy-url" help:"http:// proxy reached with CONNECT."`
+		QueueSize       Size           `default:"256KiB" help:"Compressed requests kept while the receiver cannot be reached; the oldest are dropped when full."`
 	} `embed:"" prefix:"remote-write." group:"Remote write (push to a TSDB)"`
 	Log struct {
 		Level  string `default:"info" enum:"debug,info,warn,error" help:"Only log messages with the given severity or above. One of: [debug, info, warn, error]."`
 		Format string `default:"logfmt" enum:"logfmt,json" help:"Output format of log messages. One of: [logfmt, json]."`
 	} `embed:"" prefix:"log." group:"Logging"`
 	Version kong.VersionFlag `help:"Show version, revision, build date and Go version, then exit."`
+}
+
+// remoteWriteTLS are the --remote-write.tls.* flags.
+type remoteWriteTLS struct {
+	CAFile             string `name:"ca-file" help:"CA certificates (PEM) that the receiver's certificate must chain to, instead of the system's (which cost memory)."`
+	CertFile           string `name:"cert-file" help:"Client certificate (PEM)."`
+	KeyFile            string `name:"key-file" help:"Key of the client certificate (PEM)."`
+	ServerName         string `name:"server-name" help:"Name the receiver's certificate must have, instead of the URL's host."`
+	InsecureSkipVerify bool   `name:"insecure-skip-verify" help:"Do not verify the receiver's certificate (testing only)."`
 }
 
 // Validate checks what the flag types cannot.
@@ -478,6 +481,8 @@ func (c *CLI) validateRemoteWrite() error {
 		return fmt.Errorf("--remote-write.queue-size: %d bytes is below the minimum of 1024 (1KiB)", rw.QueueSize)
 	case rw.BearerTokenFile != "" && (rw.BasicAuth.Username != "" || rw.BasicAuth.PasswordFile != ""):
 		return errors.New("--remote-write.bearer-token-file: cannot be used with --remote-write.basic-auth.*")
+	case u.Scheme == "http" && rw.TLS != (remoteWriteTLS{}):
+		return errors.New("--remote-write.tls.*: set for an http:// --remote-write.url")
 	case (rw.TLS.CertFile == "") != (rw.TLS.KeyFile == ""):
 		return errors.New("--remote-write.tls.cert-file: needs --remote-write.tls.key-file, and the other way round")
 	}

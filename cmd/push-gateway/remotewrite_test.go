@@ -25,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -880,5 +881,222 @@ func TestRemoteWriteConnectProxy(t *testing.T) {
 	defer mu.Unlock()
 	if len(connects) == 0 || connects[0] != prom.addr {
 		t.Errorf("CONNECTs %q, want to %s", connects, prom.addr)
+	}
+}
+
+// ---------------------------------------------------------------------------
+// The command line and the process.
+
+func TestRemoteWriteBadFlags(t *testing.T) {
+	t.Parallel()
+	dir := shortTempDir(t)
+	pw := filepath.Join(dir, "pw")
+	os.WriteFile(pw, []byte("x"), 0o600)
+	const u = "--remote-write.url=http://127.0.0.1:9/api/v1/write"
+	for _, tc := range []struct {
+		args []string
+		flag string
+	}{
+		{[]string{"--remote-write.url=ftp://host/x"}, "--remote-write.url"},
+		{[]string{"--remote-write.url=http://user:secret@host/x"}, "--remote-write.url"},
+		{[]string{u, "--remote-write.interval=0s"}, "--remote-write.interval"},
+		{[]string{u, "--remote-write.timeout=-1s"}, "--remote-write.timeout"},
+		{[]string{u, "--remote-write.queue-size=10B"}, "--remote-write.queue-size"},
+		{[]string{u, "--remote-write.external-label=no-equals"}, "--remote-write.external-label"},
+		{[]string{u, "--remote-write.external-label=__name__=x"}, "--remote-write.external-label"},
+		{[]string{u, "--remote-write.header=Content-Type: text/plain"}, "--remote-write.header"},
+		{[]string{u, "--remote-write.header=content-encoding: gzip"}, "--remote-write.header"},
+		{[]string{u, "--remote-write.header=X-Prometheus-Remote-Write-Version: 2.0.0"}, "--remote-write.header"},
+		{[]string{u, "--remote-write.header=User-Agent: me"}, "--remote-write.header"},
+		{[]string{u, "--remote-write.header=Content-Length: 1"}, "--remote-write.header"},
+		{[]string{u, "--remote-write.header=Host: other"}, "--remote-write.header"},
+		{[]string{u, "--remote-write.header=no colon"}, "--remote-write.header"},
+		{[]string{u, "--remote-write.basic-auth.username=u", "--remote-write.basic-auth.password-file=" + pw,
+			"--remote-write.header=Authorization: Bearer x"}, "--remote-write.header"},
+		{[]string{u, "--remote-write.bearer-token-file=" + pw, "--remote-write.basic-auth.username=u"}, "--remote-write.bearer-token-file"},
+		{[]string{u, "--remote-write.bearer-token-file=/nonexistent/token"}, "--remote-write.bearer-token-file"},
+		{[]string{"--remote-write.url=https://127.0.0.1:9/w", "--remote-write.tls.cert-file=" + pw}, "--remote-write.tls.cert-file"},
+		{[]string{u, "--remote-write.proxy-url=socks5://127.0.0.1:1080"}, "--remote-write.proxy-url"},
+		{[]string{u, "--remote-write.tls.insecure-skip-verify"}, "--remote-write.tls"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			t.Parallel()
+			sock := filepath.Join(shortTempDir(t), "p.sock")
+			r := runBinary(t, nil, append([]string{"--ingest.socket=" + sock, "--web.listen-address=127.0.0.1:0"}, tc.args...)...)
+			if r.code != 2 {
+				t.Errorf("status %d, want 2; stderr:\n%s", r.code, r.stderr)
+			}
+			if l := strings.Split(strings.TrimRight(r.stderr, "\n"), "\n"); len(l) != 1 || !strings.Contains(l[0], tc.flag) {
+				t.Errorf("stderr %q: want one line naming %s", r.stderr, tc.flag)
+			}
+			if strings.Contains(r.stderr, "secret") {
+				t.Errorf("a secret in the error: %q", r.stderr)
+			}
+		})
+	}
+	// Authorization is fine without basic auth or a bearer token.
+	sock := filepath.Join(shortTempDir(t), "p.sock")
+	d := launch(t, nil, "--ingest.socket="+sock, "--web.listen-address=127.0.0.1:0", "--remote-write.url=https://127.0.0.1:9/api/v1/write",
+		"--remote-write.header=Authorization: Bearer from-a-flag", "--remote-write.tls.insecure-skip-verify")
+	if !slices.ContainsFunc(d.stderr.all(), func(l string) bool {
+		return strings.Contains(l, "level=WARN") && strings.Contains(l, "insecure-skip-verify")
+	}) {
+		t.Errorf("no warning about --remote-write.tls.insecure-skip-verify:\n%s", d.stderr.String())
+	}
+}
+
+// captureReceiver is a remote write receiver that keeps the value of one
+// series from each request.
+type captureReceiver struct {
+	mu     sync.Mutex
+	values []string
+	hang   bool
+}
+
+func (c *captureReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	raw, err := snappy.Decode(nil, body)
+	if err != nil {
+		http.Error(w, err.Error(), 400)
+		return
+	}
+	c.mu.Lock()
+	hang := c.hang
+	c.values = append(c.values, string(raw))
+	c.mu.Unlock()
+	if hang {
+		<-r.Context().Done()
+		return
+	}
+	w.WriteHeader(204)
+}
+
+func (c *captureReceiver) seen(s string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.ContainsFunc(c.values, func(v string) bool { return strings.Contains(v, s) })
+}
+
+func startReceiver(t *testing.T, c *captureReceiver) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: c}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return "http://" + l.Addr().String() + "/api/v1/write"
+}
+
+// startPushOnly starts the daemon without its TCP server and returns it
+// with its stderr; it is killed at cleanup if still running.
+func startPushOnly(t *testing.T, args ...string) (*exec.Cmd, *logLines, string, chan struct{}) {
+	t.Helper()
+	sock := filepath.Join(shortTempDir(t), "p.sock")
+	cmd := exec.Command(binary, append([]string{"--ingest.socket=" + sock, "--web.listen-address="}, args...)...)
+	cmd.Env = cleanEnv()
+	var out logLines
+	r, w, _ := os.Pipe()
+	cmd.Stderr = w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	exited := make(chan struct{})
+	go func() {
+		br := bufio.NewReader(r)
+		for {
+			line, err := br.ReadString('\n')
+			if line != "" {
+				out.add(strings.TrimRight(line, "\n"))
+			}
+			if err != nil {
+				break
+			}
+		}
+		cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+		if t.Failed() {
+			t.Logf("daemon stderr:\n%s", out.String())
+		}
+	})
+	waitUntil(t, 10*time.Second, "the start-up line", func() (bool, string) {
+		return strings.Contains(out.String(), "starting push-gateway"), out.String()
+	})
+	return cmd, &out, sock, exited
+}
+
+// With --web.listen-address="" the daemon serves no TCP and only pushes
+// out. At SIGTERM it sends one last snapshot: a value pushed just before
+// arrives though the interval (1m) never elapsed.
+func TestRemoteWriteOnlyAndLastSnapshot(t *testing.T) {
+	t.Parallel()
+	recv := &captureReceiver{}
+	cmd, out, sock, exited := startPushOnly(t, "--remote-write.url="+startReceiver(t, recv), "--remote-write.interval=1m")
+	if !strings.Contains(out.String(), `address=""`) {
+		t.Errorf("start-up line without address=\"\":\n%s", out.String())
+	}
+	for _, l := range out.all() {
+		if strings.Contains(l, "level=ERROR") {
+			t.Errorf("error at start: %s", l)
+		}
+	}
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "rw_last_words 42\n")
+	c.Close()
+	time.Sleep(300 * time.Millisecond) // applied
+	start := time.Now()
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(15 * time.Second):
+		t.Fatal("still running 15 s after SIGTERM")
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("exit status %d", code)
+	}
+	t.Logf("exit %v after SIGTERM", time.Since(start))
+	if !recv.seen("rw_last_words") {
+		t.Errorf("the last snapshot did not arrive")
+	}
+}
+
+// A receiver that never answers cannot hold the daemon past the 10 s exit
+// bound; what it could not send is counted dropped (seen in the log).
+func TestRemoteWriteExitBound(t *testing.T) {
+	t.Parallel()
+	recv := &captureReceiver{hang: true}
+	cmd, _, sock, exited := startPushOnly(t, "--remote-write.url="+startReceiver(t, recv), "--remote-write.interval=1s",
+		"--remote-write.timeout=1m")
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "rw_stuck 1\n")
+	c.Close()
+	waitUntil(t, 10*time.Second, "a request hanging at the receiver", func() (bool, string) {
+		return recv.seen("rw_stuck"), ""
+	})
+	start := time.Now()
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(20 * time.Second):
+		t.Fatal("still running 20 s after SIGTERM")
+	}
+	took := time.Since(start)
+	t.Logf("exit %v after SIGTERM", took)
+	if took > 10*time.Second+500*time.Millisecond {
+		t.Errorf("exit took %v, the bound is 10 s", took)
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("exit status %d", code)
 	}
 }
