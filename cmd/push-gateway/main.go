@@ -421,7 +421,7 @@ func serve(ctx context.Context, cli *CLI, logger *slog.Logger) error {
 	case failure = <-errc:
 	}
 	// Remote write sends what the cache holds once the servers are done,
-	// and has until 9 s after the signal for it and its queue: the daemon
+	// and has until 8.5 s after the signal for it and its queue: the daemon
 	// exits within 10 s.
 	stopping := time.Now()
 	sctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
@@ -444,7 +444,7 @@ func serve(ctx context.Context, cli *CLI, logger *slog.Logger) error {
 	hcancel()
 	sock.Close() // removes the socket file
 	if rw != nil {
-		t := time.AfterFunc(time.Until(stopping.Add(9*time.Second)), drainCancel)
+		t := time.AfterFunc(time.Until(stopping.Add(8500*time.Millisecond)), drainCancel)
 		rwStop()
 		<-rwDone
 		t.Stop()
