@@ -1100,3 +1100,86 @@ func TestRemoteWriteExitBound(t *testing.T) {
 		t.Errorf("exit status %d", code)
 	}
 }
+
+// ---------------------------------------------------------------------------
+// Settings: OpenWrt's UCI options and the environment.
+
+// TestRemoteWriteOpenWrtOptions runs the init script with the remote write
+// options set (UCI lists included) and checks the flags it gives; the same
+// flags must start the daemon.
+func TestRemoteWriteOpenWrtOptions(t *testing.T) {
+	t.Parallel()
+	shells := [][]string{{"sh"}}
+	if p, err := exec.LookPath("busybox"); err == nil {
+		shells = append(shells, []string{p, "ash"})
+	}
+	dir := shortTempDir(t)
+	pw := filepath.Join(dir, "pw")
+	os.WriteFile(pw, []byte("x"), 0o600)
+	config := fmt.Sprintf(`config push-gateway 'main'
+	option enabled '1'
+	option socket '%s/p.sock'
+	option listen_address '127.0.0.1:0'
+	option remote_write_url 'https://127.0.0.1:9/api/v1/write'
+	option remote_write_interval '30s'
+	option remote_write_basic_auth_username 'dev 1'
+	option remote_write_basic_auth_password_file '%s'
+	option remote_write_tls_ca_file '%s'
+	option remote_write_tls_server_name 'receiver.test'
+	option remote_write_tls_insecure_skip_verify '0'
+	option remote_write_queue_size '64KiB'
+	list remote_write_external_label 'site=berlin 3'
+	list remote_write_external_label 'instance='
+	list remote_write_header 'X-Scope-OrgID: tenant-1'
+`, dir, pw, pw)
+	// UCI lists, as /lib/functions.sh has them.
+	const lists = `
+list() { eval "_n=\${CONFIG_${CONFIG_SECTION}_$1_N:-0}"; _n=$((_n+1)); eval "CONFIG_${CONFIG_SECTION}_$1_N=$_n; CONFIG_${CONFIG_SECTION}_$1_ITEM$_n=\$2"; }
+config_list_foreach() {
+	_s=$1 _o=$2 _f=$3; shift 3
+	eval "_n=\${CONFIG_${_s}_${_o}_N:-0}"; _i=1
+	while [ $_i -le $_n ]; do eval "_v=\$CONFIG_${_s}_${_o}_ITEM$_i"; $_f "$_v" "$@"; _i=$((_i+1)); done
+}
+`
+	want := []string{"/usr/bin/push-gateway", "--ingest.socket=" + dir + "/p.sock", "--web.listen-address=127.0.0.1:0",
+		"--remote-write.url=https://127.0.0.1:9/api/v1/write", "--remote-write.interval=30s",
+		"--remote-write.basic-auth.username=dev 1", "--remote-write.basic-auth.password-file=" + pw,
+		"--remote-write.tls.ca-file=" + pw, "--remote-write.tls.server-name=receiver.test",
+		"--remote-write.queue-size=64KiB", "--remote-write.external-label=site=berlin 3",
+		"--remote-write.external-label=instance=", "--remote-write.header=X-Scope-OrgID: tenant-1"}
+	for _, sh := range shells {
+		ucidir := t.TempDir()
+		os.WriteFile(filepath.Join(ucidir, "push-gateway"), []byte(config), 0o600)
+		cmd := exec.Command(sh[0], append(sh[1:], "-c", strings.Replace(pkgInitHarness, "CONFIG_SECTION=\n", "CONFIG_SECTION=\n"+lists, 1))...)
+		cmd.Env = append(pkgEnv(), "UCI_DIR="+ucidir, "INIT_SCRIPT="+filepath.Join(pkgRoot(t), "scripts/openwrt/push-gateway.init"))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", sh[0], err, out)
+		}
+		argv, _ := pkgProcd(t, strings.Split(strings.TrimRight(string(out), "\n"), "\n"))
+		if !slices.Equal(argv, want) {
+			t.Fatalf("%s: command\n got %q\nwant %q\n%s", sh[0], argv, want, out)
+		}
+	}
+	// The daemon takes them (the receiver is never reached here).
+	d := launch(t, nil, want[1:]...)
+	if !slices.ContainsFunc(d.stderr.all(), func(l string) bool {
+		return strings.Contains(l, "remote write on") && strings.Contains(l, `external_labels="site=berlin 3"`)
+	}) {
+		t.Errorf("no start line with the external labels:\n%s", d.stderr.String())
+	}
+}
+
+// A repeatable flag from the environment is one value, commas and all.
+func TestRemoteWriteEnvironment(t *testing.T) {
+	t.Parallel()
+	sock := filepath.Join(shortTempDir(t), "p.sock")
+	d := launch(t, []string{"PUSH_GATEWAY_REMOTE_WRITE_URL=http://127.0.0.1:9/api/v1/write",
+		"PUSH_GATEWAY_REMOTE_WRITE_EXTERNAL_LABEL=site=a,b", "PUSH_GATEWAY_REMOTE_WRITE_HEADER=X-Scope-OrgID: tenant-1"},
+		"--ingest.socket="+sock, "--web.listen-address=127.0.0.1:0")
+	if !slices.ContainsFunc(d.stderr.all(), func(l string) bool {
+		return strings.Contains(l, "remote write on") && strings.Contains(l, `external_labels="site=a,b,instance=`)
+	}) {
+		t.Errorf("no start line with the external label from the environment:\n%s", d.stderr.String())
+	}
+}
