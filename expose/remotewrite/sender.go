@@ -68,33 +68,32 @@ type Stats struct {
 	LastSuccess            atomic.Int64 // unix milliseconds of the last 2xx; 0 never
 
 	mu    sync.Mutex
-	codes map[string]uint64 // requests by HTTP status or "error"
+	codes []codeCount // requests by HTTP status or "error", sorted by code
+}
+
+type codeCount struct {
+	code string
+	n    uint64
 }
 
 func (s *Stats) countCode(code string) {
 	s.mu.Lock()
-	if s.codes == nil {
-		s.codes = make(map[string]uint64)
+	defer s.mu.Unlock()
+	i, found := slices.BinarySearchFunc(s.codes, code, func(c codeCount, code string) int { return strings.Compare(c.code, code) })
+	if !found {
+		s.codes = slices.Insert(s.codes, i, codeCount{code: code})
 	}
-	s.codes[code]++
-	s.mu.Unlock()
+	s.codes[i].n++
 }
 
-// EachCode calls fn for every status code seen (or "error"), in order.
+// EachCode calls fn for every status code seen (or "error"), in order. It
+// holds a lock meanwhile: fn must not call back into s. It allocates
+// nothing (it runs for every scrape).
 func (s *Stats) EachCode(fn func(code string, n uint64)) {
 	s.mu.Lock()
-	codes := make([]string, 0, len(s.codes))
-	for c := range s.codes {
-		codes = append(codes, c)
-	}
-	slices.Sort(codes)
-	counts := make([]uint64, len(codes))
-	for i, c := range codes {
-		counts[i] = s.codes[c]
-	}
-	s.mu.Unlock()
-	for i, c := range codes {
-		fn(c, counts[i])
+	defer s.mu.Unlock()
+	for _, c := range s.codes {
+		fn(c.code, c.n)
 	}
 }
 

@@ -435,3 +435,20 @@ func TestRetryWait(t *testing.T) {
 		t.Fatalf("wait %v for a Retry-After of 100h", w)
 	}
 }
+
+// The self-metric of request codes is read at every scrape: no allocation.
+func TestEachCodeAllocatesNothing(t *testing.T) {
+	var s Stats
+	for _, c := range []string{"500", "204", "error", "204"} {
+		s.countCode(c)
+	}
+	var got []string
+	s.EachCode(func(c string, n uint64) { got = append(got, fmt.Sprintf("%s:%d", c, n)) })
+	if want := []string{"204:2", "500:1", "error:1"}; !slices.Equal(got, want) {
+		t.Fatalf("codes %v, want %v", got, want)
+	}
+	var total uint64
+	if a := testing.AllocsPerRun(100, func() { s.EachCode(func(_ string, n uint64) { total += n }) }); a != 0 {
+		t.Fatalf("EachCode allocates %v times", a)
+	}
+}
