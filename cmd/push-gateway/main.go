@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/url"
 	"os"
 	"os/signal"
 	"os/user"
@@ -28,8 +27,6 @@ import (
 
 	"github.com/push-gateway/push-gateway/cache"
 	"github.com/push-gateway/push-gateway/expose"
-	"github.com/push-gateway/push-gateway/expose/remotewrite"
-	"github.com/push-gateway/push-gateway/expose/remotewrite/httpc"
 	"github.com/push-gateway/push-gateway/ingest"
 )
 
@@ -97,35 +94,12 @@ type CLI struct {
 		SnapshotFile     string        `help:"Keep the cache across restarts in this file: loaded at start, written at shutdown and every --cache.snapshot-interval. Off when empty (flash wears out)."`
 		SnapshotInterval time.Duration `default:"5m" help:"How often to write --cache.snapshot-file; 0 writes it only at shutdown."`
 	} `embed:"" prefix:"cache." group:"Cache"`
-	RemoteWrite struct {
-		URL            string        `name:"url" help:"Send the cache with the Prometheus remote_write 1.0 protocol to this http:// or https:// URL (such as http://prometheus:9090/api/v1/write). Off when empty."`
-		Interval       time.Duration `default:"1m" help:"How often the whole cache is sent."`
-		Timeout        time.Duration `default:"30s" help:"Time limit of one request, connection included."`
-		ExternalLabels []string      `name:"external-label" sep:"none" placeholder:"NAME=VALUE" help:"Label added to every series that lacks it; repeatable. instance=<hostname> is added unless one names instance; instance= (empty) adds none."`
-		BasicAuth      struct {
-			Username     string `help:"HTTP basic auth user name."`
-			PasswordFile string `help:"File holding the basic auth password, read at each request."`
-		} `embed:"" prefix:"basic-auth."`
-		BearerTokenFile string         `help:"File holding a bearer token for the Authorization header, read at each request."`
-		Headers         []string       `name:"header" sep:"none" placeholder:"NAME: VALUE" help:"Extra request header such as 'X-Scope-OrgID: tenant-1'; repeatable. The protocol's own headers cannot be set."`
-		TLS             remoteWriteTLS `embed:"" prefix:"tls."`
-		ProxyURL        string         `name:"proxy-url" help:"http:// proxy reached with CONNECT."`
-		QueueSize       Size           `default:"256KiB" help:"Compressed requests kept while the receiver cannot be reached; the oldest are dropped when full."`
-	} `embed:"" prefix:"remote-write." group:"Remote write (push to a TSDB)"`
-	Log struct {
+	RemoteWrite remoteWriteFlags `embed:"" prefix:"remote-write." group:"Remote write (push to a TSDB)"`
+	Log         struct {
 		Level  string `default:"info" enum:"debug,info,warn,error" help:"Only log messages with the given severity or above. One of: [debug, info, warn, error]."`
 		Format string `default:"logfmt" enum:"logfmt,json" help:"Output format of log messages. One of: [logfmt, json]."`
 	} `embed:"" prefix:"log." group:"Logging"`
 	Version kong.VersionFlag `help:"Show version, revision, build date and Go version, then exit."`
-}
-
-// remoteWriteTLS are the --remote-write.tls.* flags.
-type remoteWriteTLS struct {
-	CAFile             string `name:"ca-file" help:"CA certificates (PEM) that the receiver's certificate must chain to, instead of the system's (which cost memory)."`
-	CertFile           string `name:"cert-file" help:"Client certificate (PEM)."`
-	KeyFile            string `name:"key-file" help:"Key of the client certificate (PEM)."`
-	ServerName         string `name:"server-name" help:"Name the receiver's certificate must have, instead of the URL's host."`
-	InsecureSkipVerify bool   `name:"insecure-skip-verify" help:"Do not verify the receiver's certificate (testing only)."`
 }
 
 // Validate checks what the flag types cannot.
@@ -270,12 +244,12 @@ func serve(ctx context.Context, cli *CLI, logger *slog.Logger) error {
 	// With --remote-write.url unset, none of it exists: no client, no
 	// goroutine, no buffer.
 	var rw *remoteWrite
-	if cli.RemoteWrite.URL != "" {
+	if cli.RemoteWrite.on() {
 		var err error
 		if rw, err = newRemoteWrite(cli, c, logger.With("component", "remote_write")); err != nil {
 			return err
 		}
-		defer rw.client.Close()
+		defer rw.close()
 	}
 
 	// The TCP listener first: if the address is taken, the socket is never
@@ -325,7 +299,7 @@ func serve(ctx context.Context, cli *CLI, logger *slog.Logger) error {
 	if !cli.Web.DisableExporterMetrics {
 		self = selfMetrics(c, ing.Stats(), push.Stats, &webRefused)
 		if rw != nil {
-			self = append(self, remoteWriteMetrics(rw.stats)...)
+			self = append(self, rw.metrics()...)
 		}
 	}
 	h := expose.New(expose.Options{
@@ -382,7 +356,7 @@ func serve(ctx context.Context, cli *CLI, logger *slog.Logger) error {
 		defer rwStop()
 		go func() {
 			defer close(rwDone)
-			rw.sender.Run(rwCtx, drain)
+			rw.run(rwCtx, drain)
 		}()
 	}
 	go func() {
@@ -457,197 +431,4 @@ func serve(ctx context.Context, cli *CLI, logger *slog.Logger) error {
 		}
 	}
 	return failure
-}
-
-// validateRemoteWrite checks the --remote-write.* flags.
-func (c *CLI) validateRemoteWrite() error {
-	rw := &c.RemoteWrite
-	if rw.URL == "" {
-		return nil
-	}
-	u, err := url.Parse(rw.URL)
-	switch {
-	case err != nil:
-		return fmt.Errorf("--remote-write.url: %w", err)
-	case u.Scheme != "http" && u.Scheme != "https" || u.Host == "":
-		return fmt.Errorf("--remote-write.url: %q is not an http:// or https:// URL", u.Redacted())
-	case u.User != nil:
-		return errors.New("--remote-write.url: user and password do not belong in the URL: use --remote-write.basic-auth.*")
-	case rw.Interval <= 0:
-		return fmt.Errorf("--remote-write.interval: %s is not positive", rw.Interval)
-	case rw.Timeout <= 0:
-		return fmt.Errorf("--remote-write.timeout: %s is not positive", rw.Timeout)
-	case rw.QueueSize < 1024:
-		return fmt.Errorf("--remote-write.queue-size: %d bytes is below the minimum of 1024 (1KiB)", rw.QueueSize)
-	case rw.BearerTokenFile != "" && (rw.BasicAuth.Username != "" || rw.BasicAuth.PasswordFile != ""):
-		return errors.New("--remote-write.bearer-token-file: cannot be used with --remote-write.basic-auth.*")
-	case u.Scheme == "http" && rw.TLS != (remoteWriteTLS{}):
-		return errors.New("--remote-write.tls.*: set for an http:// --remote-write.url")
-	case (rw.TLS.CertFile == "") != (rw.TLS.KeyFile == ""):
-		return errors.New("--remote-write.tls.cert-file: needs --remote-write.tls.key-file, and the other way round")
-	}
-	if rw.ProxyURL != "" {
-		p, err := url.Parse(rw.ProxyURL)
-		if err != nil || p.Scheme != "http" || p.Host == "" {
-			return fmt.Errorf("--remote-write.proxy-url: %q is not an http:// URL", rw.ProxyURL)
-		}
-	}
-	if _, err := externalLabels(rw.ExternalLabels, "localhost"); err != nil {
-		return fmt.Errorf("--remote-write.external-label: %w", err)
-	}
-	auth := rw.BearerTokenFile != "" || rw.BasicAuth.Username != "" || rw.BasicAuth.PasswordFile != ""
-	if _, err := extraHeaders(rw.Headers, auth); err != nil {
-		return fmt.Errorf("--remote-write.header: %w", err)
-	}
-	for _, f := range []struct{ flag, path string }{
-		{"basic-auth.password-file", rw.BasicAuth.PasswordFile}, {"bearer-token-file", rw.BearerTokenFile},
-		{"tls.ca-file", rw.TLS.CAFile}, {"tls.cert-file", rw.TLS.CertFile}, {"tls.key-file", rw.TLS.KeyFile},
-	} {
-		if f.path == "" {
-			continue
-		}
-		if _, err := os.Stat(f.path); err != nil {
-			return fmt.Errorf("--remote-write.%s: %w", f.flag, err)
-		}
-	}
-	return nil
-}
-
-// externalLabels parses NAME=VALUE flags. instance=hostname is added unless
-// one of them names instance; an empty value adds no label of that name.
-func externalLabels(flags []string, hostname string) ([]remotewrite.Label, error) {
-	var ls []remotewrite.Label
-	seen := map[string]bool{}
-	for _, f := range flags {
-		n, v, ok := strings.Cut(f, "=")
-		if !ok || !validLabelName(n) {
-			return nil, fmt.Errorf("%q is not NAME=VALUE with a valid label name", f)
-		}
-		if seen[n] {
-			return nil, fmt.Errorf("label %s given twice", n)
-		}
-		seen[n] = true
-		if v != "" {
-			ls = append(ls, remotewrite.Label{Name: []byte(n), Value: []byte(v)})
-		}
-	}
-	if !seen["instance"] && hostname != "" {
-		ls = append(ls, remotewrite.Label{Name: []byte("instance"), Value: []byte(hostname)})
-	}
-	return ls, nil
-}
-
-// validLabelName reports whether n matches [a-zA-Z_][a-zA-Z0-9_]* and is
-// not reserved (__name__ and the like).
-func validLabelName(n string) bool {
-	if n == "" || strings.HasPrefix(n, "__") {
-		return false
-	}
-	for i, r := range n {
-		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || i > 0 && r >= '0' && r <= '9') {
-			return false
-		}
-	}
-	return true
-}
-
-// reservedHeaders are the request headers the sender writes itself.
-var reservedHeaders = []string{"Content-Type", "Content-Encoding", "Content-Length", "User-Agent",
-	"X-Prometheus-Remote-Write-Version", "Host", "Connection", "Transfer-Encoding"}
-
-// extraHeaders parses "Name: value" flags. The protocol's own headers, and
-// Authorization when basic auth or a bearer token is set, are refused.
-func extraHeaders(flags []string, auth bool) ([]remotewrite.Header, error) {
-	var hs []remotewrite.Header
-	for _, f := range flags {
-		n, v, ok := strings.Cut(f, ":")
-		h := remotewrite.Header{Name: strings.TrimSpace(n), Value: strings.TrimSpace(v)}
-		if !ok {
-			return nil, fmt.Errorf("%q is not \"Name: value\"", f)
-		}
-		if err := httpc.CheckHeader(h); err != nil {
-			return nil, fmt.Errorf("%q: %w", f, err)
-		}
-		n = h.Name
-		for _, r := range reservedHeaders {
-			if strings.EqualFold(n, r) {
-				return nil, fmt.Errorf("%s is the protocol's own header and cannot be set", r)
-			}
-		}
-		if auth && strings.EqualFold(n, "Authorization") {
-			return nil, errors.New("Authorization cannot be set with --remote-write.basic-auth.* or --remote-write.bearer-token-file")
-		}
-		hs = append(hs, h)
-	}
-	return hs, nil
-}
-
-// remoteWrite is the --remote-write.* machinery, made only when it is on.
-type remoteWrite struct {
-	client *httpc.Client
-	sender *remotewrite.Sender
-	stats  *remotewrite.Stats
-}
-
-func newRemoteWrite(cli *CLI, c *cache.Cache, logger *slog.Logger) (*remoteWrite, error) {
-	f := &cli.RemoteWrite
-	u, err := url.Parse(f.URL)
-	if err != nil {
-		return nil, fmt.Errorf("--remote-write.url: %w", err)
-	}
-	var proxy *url.URL
-	if f.ProxyURL != "" {
-		if proxy, err = url.Parse(f.ProxyURL); err != nil {
-			return nil, fmt.Errorf("--remote-write.proxy-url: %w", err)
-		}
-	}
-	client, err := httpc.New(httpc.Config{
-		URL: u, Timeout: f.Timeout, ProxyURL: proxy, MaxResponseBody: 4 << 10,
-		CAFile: f.TLS.CAFile, CertFile: f.TLS.CertFile, KeyFile: f.TLS.KeyFile,
-		ServerName: f.TLS.ServerName, InsecureSkipVerify: f.TLS.InsecureSkipVerify,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("remote write: %w", err)
-	}
-	host, _ := os.Hostname()
-	ext, _ := externalLabels(f.ExternalLabels, host) // checked by Validate
-	auth := f.BearerTokenFile != "" || f.BasicAuth.Username != "" || f.BasicAuth.PasswordFile != ""
-	hdrs, _ := extraHeaders(f.Headers, auth)
-	stats := new(remotewrite.Stats)
-	s := remotewrite.New(remotewrite.Options{
-		Cache:                 c,
-		Encoder:               remotewrite.NewEncoder(ext, true),
-		Poster:                client,
-		Interval:              f.Interval,
-		Timeout:               f.Timeout,
-		QueueSize:             int(f.QueueSize),
-		Headers:               hdrs,
-		UserAgent:             name + "/" + version.Version,
-		BasicAuthUsername:     f.BasicAuth.Username,
-		BasicAuthPasswordFile: f.BasicAuth.PasswordFile,
-		BearerTokenFile:       f.BearerTokenFile,
-		Logger:                logger,
-	}, stats)
-	if f.TLS.InsecureSkipVerify {
-		logger.Warn("--remote-write.tls.insecure-skip-verify: the receiver's certificate is not verified; anyone on the path can read and change what is sent")
-	}
-	// Where it sends, never with secrets: no user info (refused anyway),
-	// no query string (an API key may hide there).
-	shown := *u
-	shown.User, shown.RawQuery, shown.ForceQuery = nil, "", false
-	var extNames []string
-	for _, l := range ext {
-		extNames = append(extNames, string(l.Name)+"="+string(l.Value))
-	}
-	logger.Info("remote write on", "url", shown.String(), "interval", f.Interval,
-		"queue_size", int(f.QueueSize), "external_labels", strings.Join(extNames, ","),
-		"proxy", proxyHost(proxy))
-	return &remoteWrite{client: client, sender: s, stats: stats}, nil
-}
-
-func proxyHost(p *url.URL) string {
-	if p == nil {
-		return ""
-	}
-	return p.Host
 }

@@ -1,3 +1,5 @@
+//go:build !noremotewrite
+
 package main
 
 import (

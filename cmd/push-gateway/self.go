@@ -5,7 +5,6 @@ import (
 
 	"github.com/push-gateway/push-gateway/cache"
 	"github.com/push-gateway/push-gateway/expose"
-	"github.com/push-gateway/push-gateway/expose/remotewrite"
 	"github.com/push-gateway/push-gateway/ingest"
 )
 
@@ -70,37 +69,5 @@ func selfMetrics(c *cache.Cache, in *ingest.Stats, pushes *ingest.PushStats, web
 		}},
 		counter("push_gateway_ingest_idle_closed_total", "Connections on the push socket closed after --ingest.idle-timeout without data.", &in.IdleClosed),
 		counter("push_gateway_web_requests_refused_total", "Scrapes refused with 503 because --web.max-requests-in-flight were being served.", webRefused),
-	}
-}
-
-// remoteWriteMetrics returns the self-metrics of remote write, present only
-// when it is on.
-func remoteWriteMetrics(s *remotewrite.Stats) []expose.SelfFamily {
-	return []expose.SelfFamily{
-		{Name: "push_gateway_remote_write_samples_total", Append: func(dst []byte) []byte {
-			const n = "push_gateway_remote_write_samples_total"
-			dst = expose.AppendHeader(dst, n, "Samples of remote write requests, by result: sent (the receiver took them), dropped (refused, or pushed out of a full queue), retried (sent again after a failure, once per try).", cache.Counter)
-			dst = expose.AppendSample(dst, n, "result", "dropped", float64(s.Dropped.Load()))
-			dst = expose.AppendSample(dst, n, "result", "retried", float64(s.Retried.Load()))
-			return expose.AppendSample(dst, n, "result", "sent", float64(s.Sent.Load()))
-		}},
-		{Name: "push_gateway_remote_write_requests_total", Append: func(dst []byte) []byte {
-			const n = "push_gateway_remote_write_requests_total"
-			dst = expose.AppendHeader(dst, n, "Remote write tries, by HTTP status code, or error for a network failure.", cache.Counter)
-			s.EachCode(func(code string, v uint64) {
-				dst = expose.AppendSample(dst, n, "code", code, float64(v))
-			})
-			return dst
-		}},
-		{Name: "push_gateway_remote_write_queue_bytes", Append: func(dst []byte) []byte {
-			const n = "push_gateway_remote_write_queue_bytes"
-			dst = expose.AppendHeader(dst, n, "Compressed bytes of the remote write requests not yet delivered (--remote-write.queue-size bounds it).", cache.Gauge)
-			return expose.AppendSample(dst, n, "", "", float64(s.QueueBytes.Load()))
-		}},
-		{Name: "push_gateway_remote_write_last_success_timestamp_seconds", Append: func(dst []byte) []byte {
-			const n = "push_gateway_remote_write_last_success_timestamp_seconds"
-			dst = expose.AppendHeader(dst, n, "Unix time of the last remote write request the receiver took; 0 if none yet.", cache.Gauge)
-			return expose.AppendSample(dst, n, "", "", float64(s.LastSuccess.Load())/1000)
-		}},
 	}
 }
