@@ -303,7 +303,7 @@ func (c *Client) get(ctx context.Context, deadline time.Time, fresh bool) (cn *c
 	}
 	cn, c.idle = c.idle, nil
 	if fresh && cn != nil {
-		cn.nc.Close()
+		cn.close()
 		cn = nil
 	}
 	if cn != nil {
@@ -322,7 +322,7 @@ func (c *Client) get(ctx context.Context, deadline time.Time, fresh bool) (cn *c
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		cn.nc.Close()
+		cn.close()
 		return nil, false, ErrClosed
 	}
 	c.busy[cn] = struct{}{}
@@ -340,7 +340,7 @@ func (c *Client) put(cn *conn, reusable bool) {
 	}
 	c.mu.Unlock()
 	if cn != nil {
-		cn.nc.Close()
+		cn.close()
 	}
 }
 
@@ -351,11 +351,11 @@ func (c *Client) Close() error {
 	defer c.mu.Unlock()
 	c.closed = true
 	if c.idle != nil {
-		c.idle.nc.Close()
+		c.idle.close()
 		c.idle = nil
 	}
 	for cn := range c.busy {
-		cn.nc.Close()
+		cn.close()
 	}
 	return nil
 }
@@ -368,6 +368,11 @@ type conn struct {
 	read int64         // bytes read since the request was written
 	head []byte        // the request head, reused
 }
+
+// close closes the TCP connection at once. A TLS close_notify alert is not
+// sent: tls.Conn.Close may block 5 s on it, past the request's deadline, and
+// HTTP/1.1 framing does not need it.
+func (cn *conn) close() { cn.raw.Close() }
 
 func (cn *conn) Read(p []byte) (int, error) {
 	n, err := cn.nc.Read(p)

@@ -1,6 +1,8 @@
 package httpc
 
 import (
+	"bufio"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -216,5 +218,34 @@ func TestClientCertificate(t *testing.T) {
 	srv.CloseClientConnections()
 	if _, err := post(c, "x"); err == nil || !strings.Contains(err.Error(), "client key") {
 		t.Fatalf("with the key file gone: got %v, want an error about it", err)
+	}
+}
+
+// A TLS receiver that stops reading: the request ends at its timeout.
+func TestTLSStalledReceiverEndsAtTimeout(t *testing.T) {
+	ca := newCA(t, "test CA")
+	cert, _, _ := ca.leaf(t, "receiver", true)
+	u, _ := rawServer(t, func(c net.Conn, br *bufio.Reader) {
+		tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert}})
+		if tc.Handshake() != nil {
+			return
+		}
+		var b [1]byte
+		for {
+			if _, err := c.Read(b[:0]); err != nil { // reads nothing, until closed
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+	u.Scheme = "https"
+	c := newClient(t, Config{URL: u, InsecureSkipVerify: true, Timeout: 300 * time.Millisecond})
+	start := time.Now()
+	_, err := c.Do(context.Background(), "POST", nil, make([]byte, 32<<20))
+	if err == nil {
+		t.Fatal("a stalled receiver took the request")
+	}
+	if d := time.Since(start); d > 4*time.Second {
+		t.Fatalf("took %v with a timeout of 300ms", d)
 	}
 }
