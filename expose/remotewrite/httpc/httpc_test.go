@@ -23,7 +23,7 @@ import (
 
 // rawServer accepts connections on 127.0.0.1 and runs serve on each until
 // the test ends; it counts the connections accepted.
-func rawServer(t *testing.T, serve func(c net.Conn, br *bufio.Reader)) (*url.URL, *atomic.Int32) {
+func rawServer(t testing.TB, serve func(c net.Conn, br *bufio.Reader)) (*url.URL, *atomic.Int32) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -72,7 +72,7 @@ func readRequest(br *bufio.Reader) (*http.Request, []byte, error) {
 	return req, body, err
 }
 
-func mustURL(t *testing.T, s string) *url.URL {
+func mustURL(t testing.TB, s string) *url.URL {
 	t.Helper()
 	u, err := url.Parse(s)
 	if err != nil {

@@ -31,7 +31,7 @@ type testCA struct {
 	pool *x509.CertPool
 }
 
-func newCA(t *testing.T, name string) *testCA {
+func newCA(t testing.TB, name string) *testCA {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -62,7 +62,7 @@ func newCA(t *testing.T, name string) *testCA {
 
 // leaf makes a certificate signed by ca, for a server (with the names of
 // 127.0.0.1) or a client, and returns it with its PEM forms.
-func (ca *testCA) leaf(t *testing.T, cn string, server bool) (tls.Certificate, []byte, []byte) {
+func (ca *testCA) leaf(t testing.TB, cn string, server bool) (tls.Certificate, []byte, []byte) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -99,7 +99,7 @@ func (ca *testCA) leaf(t *testing.T, cn string, server bool) (tls.Certificate, [
 	return cert, certPEM, keyPEM
 }
 
-func writeFile(t *testing.T, dir, name string, data []byte) string {
+func writeFile(t testing.TB, dir, name string, data []byte) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
 	if err := os.WriteFile(p, data, 0o600); err != nil {
@@ -110,7 +110,7 @@ func writeFile(t *testing.T, dir, name string, data []byte) string {
 
 // tlsServer starts an HTTPS server on 127.0.0.1 with a certificate of ca;
 // it answers with the common name of the client's certificate, if any.
-func tlsServer(t *testing.T, ca *testCA, clientCAs *x509.CertPool) *httptest.Server {
+func tlsServer(t testing.TB, ca *testCA, clientCAs *x509.CertPool) *httptest.Server {
 	t.Helper()
 	cert, _, _ := ca.leaf(t, "receiver", true)
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
