@@ -19,7 +19,6 @@ package httpc
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -75,16 +74,14 @@ var ErrClosed = errors.New("httpc: client closed")
 // concurrently.
 type Client struct {
 	cfg       Config
-	tls       bool
+	https     bool
 	addr      string // host:port dialled: the receiver's, or the proxy's
 	host      string // the Host header; with a proxy, also the CONNECT target's host
 	target    string // host:port of the receiver, for CONNECT
 	uri       string // path?query
 	proxyAuth string // "Basic …", or ""
 
-	tlsMu   sync.Mutex // guards tlsConf and the client certificate
-	tlsConf *tls.Config
-	cert    certState
+	tls tlsState
 
 	mu     sync.Mutex // guards idle, busy and closed
 	idle   *conn      // the kept-alive connection
@@ -103,7 +100,10 @@ func New(cfg Config) (*Client, error) {
 	switch u.Scheme {
 	case "http":
 	case "https":
-		c.tls = true
+		if !tlsBuilt {
+			return nil, errors.New("httpc: https:// URL in a build without TLS (tag httpc_notls)")
+		}
+		c.https = true
 	default:
 		return nil, fmt.Errorf("httpc: URL scheme %q: want http or https", u.Scheme)
 	}
@@ -113,7 +113,7 @@ func New(cfg Config) (*Client, error) {
 	if u.User != nil {
 		return nil, fmt.Errorf("httpc: user information in URL %q: use an Authorization header", u.Redacted())
 	}
-	if !c.tls && (cfg.CAFile != "" || cfg.CertFile != "" || cfg.KeyFile != "" || cfg.ServerName != "" || cfg.InsecureSkipVerify) {
+	if !c.https && (cfg.CAFile != "" || cfg.CertFile != "" || cfg.KeyFile != "" || cfg.ServerName != "" || cfg.InsecureSkipVerify) {
 		return nil, fmt.Errorf("httpc: TLS settings for the http:// URL %q", u.Redacted())
 	}
 	if (cfg.CertFile == "") != (cfg.KeyFile == "") {
@@ -381,10 +381,20 @@ func (cn *conn) Read(p []byte) (int, error) {
 }
 
 // alive tells whether an idle connection may carry a request: nothing
-// arrived on it since the last response (neither bytes, which no request
-// asked for, nor the end of the stream).
+// arrived on it since the last response, neither bytes (a server's 408
+// before it closes, which must not be taken for the next answer) nor the
+// end of the stream. Bytes may wait in three places: the bufio.Reader, the
+// socket (peeked without blocking), and, with TLS, the tls.Conn's own
+// buffer (read with a deadline in the past: net.Conn's Read then fails
+// without looking at the socket, but tls.Conn first uses what it holds).
 func (cn *conn) alive() bool {
-	if cn.br.Buffered() > 0 || cn.nc.SetReadDeadline(aLongTimeAgo) != nil {
+	if cn.br.Buffered() > 0 || pending(cn.raw) {
+		return false
+	}
+	if cn.nc == cn.raw {
+		return true
+	}
+	if cn.nc.SetReadDeadline(aLongTimeAgo) != nil {
 		return false
 	}
 	_, err := cn.br.Peek(1)
@@ -420,16 +430,8 @@ func (c *Client) handshake(ctx context.Context, cn *conn, deadline time.Time) er
 			return err
 		}
 	}
-	if c.tls {
-		conf, err := c.tlsConfig()
-		if err != nil {
-			return err
-		}
-		tc := tls.Client(cn.raw, conf)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			return fmt.Errorf("httpc: TLS handshake with %s: %w", c.target, err)
-		}
-		cn.nc = tc
+	if c.https {
+		return c.startTLS(ctx, cn)
 	}
 	return nil
 }

@@ -54,6 +54,7 @@ func BenchmarkDo(b *testing.B) {
 // one idle connection, plain and TLS with a CA file (the system roots,
 // which cost more, are not loaded).
 func BenchmarkIdleConnection(b *testing.B) {
+	needTLS(b)
 	ca := newCA(b, "test CA")
 	caFile := writeFile(b, b.TempDir(), "ca.pem", ca.pem)
 	tlsURL := mustURL(b, tlsServer(b, ca, nil).URL+"/")

@@ -347,39 +347,6 @@ func TestStaleConnectionRetriedOnce(t *testing.T) {
 	}
 }
 
-// Bytes on an idle connection (a server's unsolicited 408 before it
-// closes) are not taken for the next request's answer.
-func TestIdleConnectionWithDataNotReused(t *testing.T) {
-	var first atomic.Bool
-	closed := make(chan struct{})
-	u, conns := rawServer(t, func(c net.Conn, br *bufio.Reader) {
-		if first.CompareAndSwap(false, true) {
-			if _, _, err := readRequest(br); err != nil {
-				return
-			}
-			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-			io.WriteString(c, "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n\r\n")
-			c.(*net.TCPConn).CloseWrite()
-			close(closed)
-			readRequest(br) // and close unanswered
-			return
-		}
-		answer("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")(c, br)
-	})
-	c := newClient(t, Config{URL: u, Timeout: 10 * time.Second})
-	if resp, err := post(c, "x"); err != nil || resp.Status != 200 {
-		t.Fatalf("first request: %v %d", err, resp.Status)
-	}
-	<-closed
-	resp, err := post(c, "x")
-	if err != nil || resp.Status != 200 || string(resp.Body) != "ok" {
-		t.Fatalf("second request: got %v %d %q, want 200 ok", err, resp.Status, resp.Body)
-	}
-	if n := conns.Load(); n != 2 {
-		t.Fatalf("%d connections, want 2", n)
-	}
-}
-
 func TestCancel(t *testing.T) {
 	u, _ := rawServer(t, func(c net.Conn, br *bufio.Reader) { io.Copy(io.Discard, br) })
 	c := newClient(t, Config{URL: u, Timeout: time.Minute})
@@ -508,11 +475,11 @@ func TestNewValidation(t *testing.T) {
 			t.Errorf("%s: accepted", tc.name)
 		}
 	}
-	c, err := New(Config{URL: mustURL(t, "https://[::1]/write?x=1"), ProxyURL: mustURL(t, "http://proxy.test")})
+	c, err := New(Config{URL: mustURL(t, "http://[::1]/write?x=1"), ProxyURL: mustURL(t, "http://proxy.test")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.host != "[::1]" || c.target != "[::1]:443" || c.addr != "proxy.test:80" || c.uri != "/write?x=1" ||
+	if c.host != "[::1]" || c.target != "[::1]:80" || c.addr != "proxy.test:80" || c.uri != "/write?x=1" ||
 		c.cfg.Timeout != 30*time.Second || c.cfg.MaxResponseBody != 64<<10 {
 		t.Fatalf("got host %q target %q addr %q uri %q timeout %v body %d", c.host, c.target, c.addr, c.uri,
 			c.cfg.Timeout, c.cfg.MaxResponseBody)

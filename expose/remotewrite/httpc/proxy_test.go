@@ -54,6 +54,7 @@ func connectProxy(t *testing.T, auth string) (*url.URL, *atomic.Int32) {
 }
 
 func TestProxy(t *testing.T) {
+	needTLS(t)
 	ca := newCA(t, "test CA")
 	caFile := writeFile(t, t.TempDir(), "ca.pem", ca.pem)
 	httpsURL := mustURL(t, tlsServer(t, ca, nil).URL+"/write")

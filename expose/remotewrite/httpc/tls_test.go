@@ -16,9 +16,11 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -131,6 +133,7 @@ func tlsServer(t testing.TB, ca *testCA, clientCAs *x509.CertPool) *httptest.Ser
 }
 
 func TestTLS(t *testing.T) {
+	needTLS(t)
 	ca := newCA(t, "test CA")
 	other := newCA(t, "other CA")
 	dir := t.TempDir()
@@ -173,9 +176,21 @@ func TestTLS(t *testing.T) {
 	}
 }
 
+// needTLS skips a test in a build without TLS, where New refuses https.
+func needTLS(t testing.TB) {
+	t.Helper()
+	if !tlsBuilt {
+		if _, err := New(Config{URL: &url.URL{Scheme: "https", Host: "receiver.test", Path: "/"}}); err == nil {
+			t.Fatal("a build without TLS accepts an https:// URL")
+		}
+		t.Skip("built with httpc_notls")
+	}
+}
+
 func discardLog() *log.Logger { return log.New(io.Discard, "", 0) }
 
 func TestClientCertificate(t *testing.T) {
+	needTLS(t)
 	ca := newCA(t, "test CA")
 	clientCA := newCA(t, "client CA")
 	dir := t.TempDir()
@@ -223,6 +238,7 @@ func TestClientCertificate(t *testing.T) {
 
 // A TLS receiver that stops reading: the request ends at its timeout.
 func TestTLSStalledReceiverEndsAtTimeout(t *testing.T) {
+	needTLS(t)
 	ca := newCA(t, "test CA")
 	cert, _, _ := ca.leaf(t, "receiver", true)
 	u, _ := rawServer(t, func(c net.Conn, br *bufio.Reader) {
@@ -248,4 +264,103 @@ func TestTLSStalledReceiverEndsAtTimeout(t *testing.T) {
 	if d := time.Since(start); d > 4*time.Second {
 		t.Fatalf("took %v with a timeout of 300ms", d)
 	}
+}
+
+// Bytes on an idle connection (a server's unsolicited 408, say) are not
+// taken for the next request's answer, wherever they wait: in the client's
+// buffer (sent with the previous answer) or in the socket (sent later),
+// over TCP or TLS.
+func TestIdleConnectionWithDataNotReused(t *testing.T) {
+	ca := newCA(t, "test CA")
+	cert, _, _ := ca.leaf(t, "receiver", true)
+	const ok, late = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n\r\n"
+	for _, tc := range []struct {
+		name        string
+		tls, inTime bool
+		records     bool // two TLS records in one TCP write: the second waits in the tls.Conn
+	}{
+		{"plain, same write", false, true, false},
+		{"plain, later", false, false, false},
+		{"TLS, same record", true, true, false},
+		{"TLS, two records", true, true, true},
+		{"TLS, later", true, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.tls {
+				needTLS(t)
+			}
+			var first atomic.Bool
+			answered, sent := make(chan struct{}), make(chan struct{})
+			u, conns := rawServer(t, func(c net.Conn, br *bufio.Reader) {
+				held := &holdConn{Conn: c}
+				if tc.tls {
+					tc := tls.Server(held, &tls.Config{Certificates: []tls.Certificate{cert}})
+					c, br = tc, bufio.NewReader(tc)
+				}
+				if !first.CompareAndSwap(false, true) {
+					for range 10 {
+						if _, _, err := readRequest(br); err != nil {
+							return
+						}
+						io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+					}
+					return
+				}
+				if _, _, err := readRequest(br); err != nil {
+					return
+				}
+				switch {
+				case tc.records:
+					held.hold = true
+					io.WriteString(c, ok)
+					io.WriteString(c, late)
+					held.flush()
+				case tc.inTime:
+					io.WriteString(c, ok+late)
+				default:
+					io.WriteString(c, ok)
+					<-answered
+					io.WriteString(c, late)
+				}
+				close(sent)
+				io.Copy(io.Discard, br) // never answers again
+			})
+			if tc.tls {
+				u.Scheme = "https"
+			}
+			c := newClient(t, Config{URL: u, InsecureSkipVerify: tc.tls, Timeout: 10 * time.Second})
+			if resp, err := post(c, "x"); err != nil || resp.Status != 200 {
+				t.Fatalf("first request: %v %d", err, resp.Status)
+			}
+			close(answered)
+			<-sent
+			resp, err := post(c, "x")
+			if err != nil || resp.Status != 200 || string(resp.Body) != "ok" {
+				t.Fatalf("second request: got %v %d %q, want 200 ok from a new connection", err, resp.Status, resp.Body)
+			}
+			if n := conns.Load(); n != 2 {
+				t.Fatalf("%d connections, want 2", n)
+			}
+		})
+	}
+}
+
+// holdConn keeps what is written while hold is set, until flush.
+type holdConn struct {
+	net.Conn
+	hold bool
+	buf  []byte
+}
+
+func (c *holdConn) Write(p []byte) (int, error) {
+	if c.hold {
+		c.buf = append(c.buf, p...)
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *holdConn) flush() {
+	c.hold = false
+	c.Conn.Write(c.buf)
 }
