@@ -301,10 +301,8 @@ func (c *Client) get(ctx context.Context, deadline time.Time, fresh bool) (cn *c
 		c.mu.Unlock()
 		return nil, false, ErrClosed
 	}
-	cn, c.idle = c.idle, nil
-	if fresh && cn != nil {
-		cn.close()
-		cn = nil
+	if !fresh {
+		cn, c.idle = c.idle, nil
 	}
 	if cn != nil {
 		c.busy[cn] = struct{}{}
@@ -320,12 +318,17 @@ func (c *Client) get(ctx context.Context, deadline time.Time, fresh bool) (cn *c
 		return nil, false, err
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.closed {
+		c.mu.Unlock()
 		cn.close()
 		return nil, false, ErrClosed
 	}
-	c.busy[cn] = struct{}{}
+	c.busy[cn] = struct{}{} // from here Close can abort the handshake
+	c.mu.Unlock()
+	if err := c.handshake(ctx, cn, deadline); err != nil {
+		c.put(cn, false)
+		return nil, false, err
+	}
 	return cn, false, nil
 }
 
@@ -401,8 +404,7 @@ func (cn *conn) alive() bool {
 	return errors.Is(err, os.ErrDeadlineExceeded)
 }
 
-// dial connects to the receiver, through the proxy if any, with TLS if
-// https.
+// dial opens a TCP connection to the receiver, or to the proxy if any.
 func (c *Client) dial(ctx context.Context, deadline time.Time) (*conn, error) {
 	d := net.Dialer{Deadline: deadline}
 	raw, err := d.DialContext(ctx, "tcp", c.addr)
@@ -411,10 +413,6 @@ func (c *Client) dial(ctx context.Context, deadline time.Time) (*conn, error) {
 	}
 	cn := &conn{nc: raw, raw: raw}
 	cn.br = bufio.NewReaderSize(cn, headLimit)
-	if err := c.handshake(ctx, cn, deadline); err != nil {
-		raw.Close()
-		return nil, err
-	}
 	return cn, nil
 }
 

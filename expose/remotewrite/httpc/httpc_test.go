@@ -488,3 +488,50 @@ func TestNewValidation(t *testing.T) {
 		t.Fatalf("no path: %v, uri %q", err, c.uri)
 	}
 }
+
+// Do may be called from several goroutines: each request gets its own
+// connection while another is busy, and one is kept afterwards.
+func TestConcurrentDo(t *testing.T) {
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		w.Write(body)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	c := newClient(t, Config{URL: mustURL(t, srv.URL+"/"), Timeout: 10 * time.Second})
+	var wg sync.WaitGroup
+	errs := make(chan error, 4*10)
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 10 {
+				msg := fmt.Sprintf("goroutine %d request %d", g, i)
+				resp, err := post(c, msg)
+				if err == nil && string(resp.Body) != msg {
+					err = fmt.Errorf("got %q for %q", resp.Body, msg)
+				}
+				if err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := conns.Load(); n < 1 || n > 40 {
+		t.Fatalf("%d connections", n)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.idle == nil || len(c.busy) != 0 {
+		t.Fatalf("after the requests: idle %v, %d busy", c.idle != nil, len(c.busy))
+	}
+}

@@ -135,3 +135,31 @@ func TestProxyMisbehaving(t *testing.T) {
 		t.Fatalf("a silent proxy: got %v after %v, want a timeout", err, time.Since(start))
 	}
 }
+
+// Close aborts a request whose connection is still in the proxy's CONNECT.
+func TestCloseAbortsHandshake(t *testing.T) {
+	target, _ := rawServer(t, answer("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))
+	got := make(chan struct{}, 1)
+	proxy, _ := rawServer(t, func(c net.Conn, br *bufio.Reader) {
+		br.ReadString('\n')
+		got <- struct{}{}
+		io.Copy(io.Discard, br) // never answers
+	})
+	proxy.Path = ""
+	c := newClient(t, Config{URL: target, ProxyURL: proxy, Timeout: time.Minute})
+	done := make(chan error, 1)
+	go func() {
+		_, err := post(c, "x")
+		done <- err
+	}()
+	<-got
+	c.Close()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("a request in its CONNECT at Close succeeded")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not abort the CONNECT")
+	}
+}
