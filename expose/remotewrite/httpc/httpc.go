@@ -108,13 +108,13 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("httpc: URL scheme %q: want http or https", u.Scheme)
 	}
 	if u.Hostname() == "" {
-		return nil, fmt.Errorf("httpc: no host in URL %q", u.Redacted())
+		return nil, fmt.Errorf("httpc: no host in URL %q", shown(u))
 	}
 	if u.User != nil {
-		return nil, fmt.Errorf("httpc: user information in URL %q: use an Authorization header", u.Redacted())
+		return nil, fmt.Errorf("httpc: user information in URL %q: use an Authorization header", shown(u))
 	}
 	if !c.https && (cfg.CAFile != "" || cfg.CertFile != "" || cfg.KeyFile != "" || cfg.ServerName != "" || cfg.InsecureSkipVerify) {
-		return nil, fmt.Errorf("httpc: TLS settings for the http:// URL %q", u.Redacted())
+		return nil, fmt.Errorf("httpc: TLS settings for the http:// URL %q", shown(u))
 	}
 	if (cfg.CertFile == "") != (cfg.KeyFile == "") {
 		return nil, errors.New("httpc: a client certificate needs both a certificate file and a key file")
@@ -132,14 +132,14 @@ func New(cfg Config) (*Client, error) {
 	c.target = hostPort(u)
 	c.addr = c.target
 	if c.uri = u.RequestURI(); c.uri == "" || c.uri[0] != '/' {
-		return nil, fmt.Errorf("httpc: URL %q has no absolute path", u.Redacted())
+		return nil, fmt.Errorf("httpc: URL %q has no absolute path", shown(u))
 	}
 	if err := checkValue(c.host); err != nil {
 		return nil, err
 	}
 	if p := cfg.ProxyURL; p != nil {
 		if p.Scheme != "http" || p.Hostname() == "" {
-			return nil, fmt.Errorf("httpc: proxy URL %q: want http://host[:port]", p.Redacted())
+			return nil, fmt.Errorf("httpc: proxy URL %q: want http://host[:port]", shown(p))
 		}
 		c.addr = hostPort(p)
 		if p.User != nil {
@@ -148,6 +148,14 @@ func New(cfg Config) (*Client, error) {
 		}
 	}
 	return c, nil
+}
+
+// shown is u for an error message: without user information or query
+// string, where secrets may hide.
+func shown(u *url.URL) string {
+	v := *u
+	v.User, v.RawQuery, v.ForceQuery = nil, "", false
+	return v.String()
 }
 
 func hostPort(u *url.URL) string {

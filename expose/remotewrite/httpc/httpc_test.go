@@ -470,9 +470,14 @@ func TestNewValidation(t *testing.T) {
 		{"socks proxy", Config{URL: ok, ProxyURL: mustURL(t, "socks5://proxy.test:1080")}},
 		{"proxy without host", Config{URL: ok, ProxyURL: mustURL(t, "http://:3128")}},
 		{"opaque URL", Config{URL: mustURL(t, "http:receiver.test")}},
+		{"secrets in URL", Config{URL: mustURL(t, "https://user:hunter2@receiver.test/?api_key=hunter2")}},
+		{"secrets in proxy URL", Config{URL: ok, ProxyURL: mustURL(t, "socks5://user:hunter2@proxy.test/?k=hunter2")}},
 	} {
-		if _, err := New(tc.cfg); err == nil {
+		_, err := New(tc.cfg)
+		if err == nil {
 			t.Errorf("%s: accepted", tc.name)
+		} else if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s: the error shows a secret: %v", tc.name, err)
 		}
 	}
 	c, err := New(Config{URL: mustURL(t, "http://[::1]/write?x=1"), ProxyURL: mustURL(t, "http://proxy.test")})
