@@ -540,3 +540,64 @@ func TestConcurrentDo(t *testing.T) {
 		t.Fatalf("after the requests: idle %v, %d busy", c.idle != nil, len(c.busy))
 	}
 }
+
+// Whether a connection carries the next request follows the response:
+// three requests, against a server that would answer all of them on one
+// connection.
+func TestConnectionReuse(t *testing.T) {
+	big := strings.Repeat("z", 100<<10)
+	for _, tc := range []struct {
+		name, raw string
+		conns     int32
+	}{
+		{"keep-alive", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 1},
+		{"chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", 1},
+		{"no body", "HTTP/1.1 204 No Content\r\n\r\n", 1},
+		{"body drained", "HTTP/1.1 400 Bad\r\nContent-Length: 102400\r\n\r\n" + big, 1},
+		{"Connection: close", "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok", 3},
+		{"Connection: close among others", "HTTP/1.1 200 OK\r\nConnection: foo, Close\r\nContent-Length: 2\r\n\r\nok", 3},
+		{"HTTP/1.0", "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok", 3},
+		{"HTTP/1.0 keep-alive", "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok", 1},
+		{"length and chunked", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u, conns := rawServer(t, func(c net.Conn, br *bufio.Reader) {
+				for range 3 {
+					if _, _, err := readRequest(br); err != nil {
+						return
+					}
+					if _, err := io.WriteString(c, tc.raw); err != nil {
+						return
+					}
+				}
+			})
+			c := newClient(t, Config{URL: u, Timeout: 10 * time.Second, MaxResponseBody: 16})
+			for i := range 3 {
+				if _, err := post(c, "x"); err != nil {
+					t.Fatalf("request %d: %v", i, err)
+				}
+			}
+			if n := conns.Load(); n != tc.conns {
+				t.Fatalf("%d connections, want %d", n, tc.conns)
+			}
+		})
+	}
+
+	// Past the drain limit the connection is closed, not read to its end.
+	u, conns := rawServer(t, func(c net.Conn, br *bufio.Reader) {
+		if _, _, err := readRequest(br); err != nil {
+			return
+		}
+		fmt.Fprintf(c, "HTTP/1.1 400 Bad\r\nContent-Length: %d\r\n\r\n", 1<<20)
+		c.Write(bytes.Repeat([]byte("z"), 1<<20))
+	})
+	c := newClient(t, Config{URL: u, Timeout: 10 * time.Second, MaxResponseBody: 16})
+	for i := range 2 {
+		if resp, err := post(c, "x"); err != nil || len(resp.Body) != 16 {
+			t.Fatalf("request %d: %v, %d bytes", i, err, len(resp.Body))
+		}
+	}
+	if n := conns.Load(); n != 2 {
+		t.Fatalf("%d connections past the drain limit, want 2", n)
+	}
+}
