@@ -3,7 +3,6 @@ package httpc
 import (
 	"bufio"
 	"context"
-	"io"
 	"net"
 	"runtime"
 	"testing"
@@ -58,16 +57,7 @@ func BenchmarkIdleConnection(b *testing.B) {
 	ca := newCA(b, "test CA")
 	caFile := writeFile(b, b.TempDir(), "ca.pem", ca.pem)
 	tlsURL := mustURL(b, tlsServer(b, ca, nil).URL+"/")
-	plainURL, _ := rawServer(b, func(c net.Conn, br *bufio.Reader) {
-		for {
-			if _, _, err := readRequest(br); err != nil {
-				return
-			}
-			if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"); err != nil {
-				return
-			}
-		}
-	})
+	plainURL, _ := rawServer(b, answerAll("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 1))
 	for _, bc := range []struct {
 		name string
 		cfg  Config

@@ -118,7 +118,9 @@ func TestPost(t *testing.T) {
 	}
 }
 
-func TestKeepAliveReusesOneConnection(t *testing.T) {
+// echoServer is a net/http server that answers with the request's body;
+// it counts the connections accepted.
+func echoServer(t *testing.T) (*url.URL, *atomic.Int32) {
 	var conns atomic.Int32
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -130,8 +132,13 @@ func TestKeepAliveReusesOneConnection(t *testing.T) {
 		}
 	}
 	srv.Start()
-	defer srv.Close()
-	c := newClient(t, Config{URL: mustURL(t, srv.URL+"/")})
+	t.Cleanup(srv.Close)
+	return mustURL(t, srv.URL+"/"), &conns
+}
+
+func TestKeepAliveReusesOneConnection(t *testing.T) {
+	u, conns := echoServer(t)
+	c := newClient(t, Config{URL: u})
 	for i := range 5 {
 		msg := strings.Repeat("x", i*1000)
 		resp, err := post(c, msg)
@@ -141,6 +148,20 @@ func TestKeepAliveReusesOneConnection(t *testing.T) {
 	}
 	if n := conns.Load(); n != 1 {
 		t.Fatalf("%d connections for 5 requests, want 1", n)
+	}
+}
+
+// answerAll answers every request on a connection with raw, up to n.
+func answerAll(raw string, n int) func(net.Conn, *bufio.Reader) {
+	return func(c net.Conn, br *bufio.Reader) {
+		for range n {
+			if _, _, err := readRequest(br); err != nil {
+				return
+			}
+			if _, err := io.WriteString(c, raw); err != nil {
+				return
+			}
+		}
 	}
 }
 
@@ -367,14 +388,10 @@ func TestCancel(t *testing.T) {
 	}
 }
 
-func TestCloseAbortsAndRefuses(t *testing.T) {
-	got := make(chan struct{}, 1)
-	u, _ := rawServer(t, func(c net.Conn, br *bufio.Reader) {
-		readRequest(br)
-		got <- struct{}{}
-		io.Copy(io.Discard, br)
-	})
-	c := newClient(t, Config{URL: u, Timeout: time.Minute})
+// closeWhile starts a request, calls Close once got says the server has
+// it, and wants the request to fail soon after.
+func closeWhile(t *testing.T, c *Client, got <-chan struct{}) {
+	t.Helper()
 	done := make(chan error, 1)
 	go func() {
 		_, err := post(c, "x")
@@ -390,6 +407,17 @@ func TestCloseAbortsAndRefuses(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Close did not abort the request in flight")
 	}
+}
+
+func TestCloseAbortsAndRefuses(t *testing.T) {
+	got := make(chan struct{}, 1)
+	u, _ := rawServer(t, func(c net.Conn, br *bufio.Reader) {
+		readRequest(br)
+		got <- struct{}{}
+		io.Copy(io.Discard, br)
+	})
+	c := newClient(t, Config{URL: u, Timeout: time.Minute})
+	closeWhile(t, c, got)
 	if _, err := post(c, "x"); !errors.Is(err, ErrClosed) {
 		t.Fatalf("after Close: got %v, want ErrClosed", err)
 	}
@@ -497,19 +525,8 @@ func TestNewValidation(t *testing.T) {
 // Do may be called from several goroutines: each request gets its own
 // connection while another is busy, and one is kept afterwards.
 func TestConcurrentDo(t *testing.T) {
-	var conns atomic.Int32
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		w.Write(body)
-	}))
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	srv.Start()
-	defer srv.Close()
-	c := newClient(t, Config{URL: mustURL(t, srv.URL+"/"), Timeout: 10 * time.Second})
+	u, conns := echoServer(t)
+	c := newClient(t, Config{URL: u, Timeout: 10 * time.Second})
 	var wg sync.WaitGroup
 	errs := make(chan error, 4*10)
 	for g := range 4 {
@@ -561,16 +578,7 @@ func TestConnectionReuse(t *testing.T) {
 		{"length and chunked", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			u, conns := rawServer(t, func(c net.Conn, br *bufio.Reader) {
-				for range 3 {
-					if _, _, err := readRequest(br); err != nil {
-						return
-					}
-					if _, err := io.WriteString(c, tc.raw); err != nil {
-						return
-					}
-				}
-			})
+			u, conns := rawServer(t, answerAll(tc.raw, 3))
 			c := newClient(t, Config{URL: u, Timeout: 10 * time.Second, MaxResponseBody: 16})
 			for i := range 3 {
 				if _, err := post(c, "x"); err != nil {
