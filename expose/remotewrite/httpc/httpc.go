@@ -1,8 +1,8 @@
 // Package httpc is a small HTTP/1.1 client for one receiver: POST a body,
-// read a bounded answer. It exists because net/http's client adds about
-// 3.4 MiB to the binary, against about 2.2 MiB for crypto/tls and this
-// package (BENCHMARKS.md, "remote_write: HTTP client"); the daemon does not
-// link net/http at all.
+// read a bounded answer. It exists because net/http's client adds 3.4 MiB
+// to the amd64 binary, against 2.55 MiB for crypto/tls and this package, of
+// which the package is about 48 KiB (BENCHMARKS.md, "remote_write: HTTP
+// client"); the daemon does not link net/http at all.
 //
 // What it guards against: every dial, write and read has a deadline (the
 // request's Timeout or its context, whichever comes first); status, header
@@ -13,13 +13,17 @@
 // It speaks HTTP/1.1 with keep-alive over one connection at a time (a
 // second concurrent Do dials its own), over TLS for https:// (system roots
 // or a CA file, a client certificate re-read when its files change), and
-// through an http:// proxy with CONNECT.
+// through an http:// proxy with CONNECT. An idle connection on which
+// anything arrived (bytes or its end) is not reused; one that fails before
+// the first byte of its answer is replaced and the request sent again, once.
+//
+// Built with the tag httpc_notls, it speaks http:// only and leaves
+// crypto/tls out of the binary.
 package httpc
 
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -75,16 +79,14 @@ var ErrClosed = errors.New("httpc: client closed")
 // concurrently.
 type Client struct {
 	cfg       Config
-	tls       bool
+	https     bool
 	addr      string // host:port dialled: the receiver's, or the proxy's
 	host      string // the Host header; with a proxy, also the CONNECT target's host
 	target    string // host:port of the receiver, for CONNECT
 	uri       string // path?query
 	proxyAuth string // "Basic …", or ""
 
-	tlsMu   sync.Mutex // guards tlsConf and the client certificate
-	tlsConf *tls.Config
-	cert    certState
+	tls tlsState
 
 	mu     sync.Mutex // guards idle, busy and closed
 	idle   *conn      // the kept-alive connection
@@ -103,18 +105,21 @@ func New(cfg Config) (*Client, error) {
 	switch u.Scheme {
 	case "http":
 	case "https":
-		c.tls = true
+		if !tlsBuilt {
+			return nil, errors.New("httpc: https:// URL in a build without TLS (tag httpc_notls)")
+		}
+		c.https = true
 	default:
 		return nil, fmt.Errorf("httpc: URL scheme %q: want http or https", u.Scheme)
 	}
 	if u.Hostname() == "" {
-		return nil, fmt.Errorf("httpc: no host in URL %q", u.Redacted())
+		return nil, fmt.Errorf("httpc: no host in URL %q", shown(u))
 	}
 	if u.User != nil {
-		return nil, fmt.Errorf("httpc: user information in URL %q: use an Authorization header", u.Redacted())
+		return nil, fmt.Errorf("httpc: user information in URL %q: use an Authorization header", shown(u))
 	}
-	if !c.tls && (cfg.CAFile != "" || cfg.CertFile != "" || cfg.KeyFile != "" || cfg.ServerName != "" || cfg.InsecureSkipVerify) {
-		return nil, fmt.Errorf("httpc: TLS settings for the http:// URL %q", u.Redacted())
+	if !c.https && (cfg.CAFile != "" || cfg.CertFile != "" || cfg.KeyFile != "" || cfg.ServerName != "" || cfg.InsecureSkipVerify) {
+		return nil, fmt.Errorf("httpc: TLS settings for the http:// URL %q", shown(u))
 	}
 	if (cfg.CertFile == "") != (cfg.KeyFile == "") {
 		return nil, errors.New("httpc: a client certificate needs both a certificate file and a key file")
@@ -132,14 +137,14 @@ func New(cfg Config) (*Client, error) {
 	c.target = hostPort(u)
 	c.addr = c.target
 	if c.uri = u.RequestURI(); c.uri == "" || c.uri[0] != '/' {
-		return nil, fmt.Errorf("httpc: URL %q has no absolute path", u.Redacted())
+		return nil, fmt.Errorf("httpc: URL %q has no absolute path", shown(u))
 	}
 	if err := checkValue(c.host); err != nil {
 		return nil, err
 	}
 	if p := cfg.ProxyURL; p != nil {
 		if p.Scheme != "http" || p.Hostname() == "" {
-			return nil, fmt.Errorf("httpc: proxy URL %q: want http://host[:port]", p.Redacted())
+			return nil, fmt.Errorf("httpc: proxy URL %q: want http://host[:port]", shown(p))
 		}
 		c.addr = hostPort(p)
 		if p.User != nil {
@@ -148,6 +153,14 @@ func New(cfg Config) (*Client, error) {
 		}
 	}
 	return c, nil
+}
+
+// shown is u for an error message: without user information or query
+// string, where secrets may hide.
+func shown(u *url.URL) string {
+	v := *u
+	v.User, v.RawQuery, v.ForceQuery = nil, "", false
+	return v.String()
 }
 
 func hostPort(u *url.URL) string {
@@ -301,10 +314,8 @@ func (c *Client) get(ctx context.Context, deadline time.Time, fresh bool) (cn *c
 		c.mu.Unlock()
 		return nil, false, ErrClosed
 	}
-	cn, c.idle = c.idle, nil
-	if fresh && cn != nil {
-		cn.nc.Close()
-		cn = nil
+	if !fresh {
+		cn, c.idle = c.idle, nil
 	}
 	if cn != nil {
 		c.busy[cn] = struct{}{}
@@ -320,12 +331,17 @@ func (c *Client) get(ctx context.Context, deadline time.Time, fresh bool) (cn *c
 		return nil, false, err
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.closed {
-		cn.nc.Close()
+		c.mu.Unlock()
+		cn.close()
 		return nil, false, ErrClosed
 	}
-	c.busy[cn] = struct{}{}
+	c.busy[cn] = struct{}{} // from here Close can abort the handshake
+	c.mu.Unlock()
+	if err := c.handshake(ctx, cn, deadline); err != nil {
+		c.put(cn, false)
+		return nil, false, err
+	}
 	return cn, false, nil
 }
 
@@ -340,7 +356,7 @@ func (c *Client) put(cn *conn, reusable bool) {
 	}
 	c.mu.Unlock()
 	if cn != nil {
-		cn.nc.Close()
+		cn.close()
 	}
 }
 
@@ -351,11 +367,11 @@ func (c *Client) Close() error {
 	defer c.mu.Unlock()
 	c.closed = true
 	if c.idle != nil {
-		c.idle.nc.Close()
+		c.idle.close()
 		c.idle = nil
 	}
 	for cn := range c.busy {
-		cn.nc.Close()
+		cn.close()
 	}
 	return nil
 }
@@ -369,6 +385,11 @@ type conn struct {
 	head []byte        // the request head, reused
 }
 
+// close closes the TCP connection at once. A TLS close_notify alert is not
+// sent: tls.Conn.Close may block 5 s on it, past the request's deadline, and
+// HTTP/1.1 framing does not need it.
+func (cn *conn) close() { cn.raw.Close() }
+
 func (cn *conn) Read(p []byte) (int, error) {
 	n, err := cn.nc.Read(p)
 	cn.read += int64(n)
@@ -376,18 +397,27 @@ func (cn *conn) Read(p []byte) (int, error) {
 }
 
 // alive tells whether an idle connection may carry a request: nothing
-// arrived on it since the last response (neither bytes, which no request
-// asked for, nor the end of the stream).
+// arrived on it since the last response, neither bytes (a server's 408
+// before it closes, which must not be taken for the next answer) nor the
+// end of the stream. Bytes may wait in three places: the bufio.Reader, the
+// socket (peeked without blocking), and, with TLS, the tls.Conn's own
+// buffer (read with a deadline in the past: net.Conn's Read then fails
+// without looking at the socket, but tls.Conn first uses what it holds).
 func (cn *conn) alive() bool {
-	if cn.br.Buffered() > 0 || cn.nc.SetReadDeadline(aLongTimeAgo) != nil {
+	if cn.br.Buffered() > 0 || pending(cn.raw) {
+		return false
+	}
+	if cn.nc == cn.raw {
+		return true
+	}
+	if cn.nc.SetReadDeadline(aLongTimeAgo) != nil {
 		return false
 	}
 	_, err := cn.br.Peek(1)
 	return errors.Is(err, os.ErrDeadlineExceeded)
 }
 
-// dial connects to the receiver, through the proxy if any, with TLS if
-// https.
+// dial opens a TCP connection to the receiver, or to the proxy if any.
 func (c *Client) dial(ctx context.Context, deadline time.Time) (*conn, error) {
 	d := net.Dialer{Deadline: deadline}
 	raw, err := d.DialContext(ctx, "tcp", c.addr)
@@ -396,10 +426,6 @@ func (c *Client) dial(ctx context.Context, deadline time.Time) (*conn, error) {
 	}
 	cn := &conn{nc: raw, raw: raw}
 	cn.br = bufio.NewReaderSize(cn, headLimit)
-	if err := c.handshake(ctx, cn, deadline); err != nil {
-		raw.Close()
-		return nil, err
-	}
 	return cn, nil
 }
 
@@ -415,16 +441,8 @@ func (c *Client) handshake(ctx context.Context, cn *conn, deadline time.Time) er
 			return err
 		}
 	}
-	if c.tls {
-		conf, err := c.tlsConfig()
-		if err != nil {
-			return err
-		}
-		tc := tls.Client(cn.raw, conf)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			return fmt.Errorf("httpc: TLS handshake with %s: %w", c.target, err)
-		}
-		cn.nc = tc
+	if c.https {
+		return c.startTLS(ctx, cn)
 	}
 	return nil
 }
