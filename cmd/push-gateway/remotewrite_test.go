@@ -1200,3 +1200,20 @@ func TestRemoteWriteEnvironment(t *testing.T) {
 		t.Errorf("no start line with the external label from the environment:\n%s", d.stderr.String())
 	}
 }
+
+// A series that expires from the cache (--cache.ttl) is ended in Prometheus
+// by its stale marker, instead of lingering for the 5-minute lookback.
+func TestRemoteWriteExpiredSeriesStops(t *testing.T) {
+	t.Parallel()
+	prom := startPrometheus(t, "")
+	d := startDaemon(t, "--remote-write.url="+prom.writeURL(), "--remote-write.interval=1s", "--cache.ttl=3s")
+	d.push(t, "rw_expiring 1\n")
+	waitUntil(t, 20*time.Second, "rw_expiring in Prometheus", func() (bool, string) {
+		got := prom.query(t, "rw_expiring")
+		return len(got) == 1, strings.Join(got, "\n")
+	})
+	waitUntil(t, 20*time.Second, "rw_expiring gone from an instant query after its TTL", func() (bool, string) {
+		got := prom.query(t, "rw_expiring")
+		return len(got) == 0, strings.Join(got, "\n")
+	})
+}
