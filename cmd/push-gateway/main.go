@@ -99,7 +99,8 @@ type CLI struct {
 		SnapshotFile     string        `help:"Keep the cache across restarts in this file: loaded at start, written at shutdown and every --cache.snapshot-interval. Off when empty (flash wears out)."`
 		SnapshotInterval time.Duration `default:"5m" help:"How often to write --cache.snapshot-file; 0 writes it only at shutdown."`
 	} `embed:"" prefix:"cache." group:"Cache"`
-	Log struct {
+	RemoteWrite remoteWriteFlags `embed:"" prefix:"remote-write." group:"Remote write (push to a TSDB)"`
+	Log         struct {
 		Level  string `default:"info" enum:"debug,info,warn,error" help:"Only log messages with the given severity or above. One of: [debug, info, warn, error]."`
 		Format string `default:"logfmt" enum:"logfmt,json" help:"Output format of log messages. One of: [logfmt, json]."`
 	} `embed:"" prefix:"log." group:"Logging"`
@@ -138,8 +139,13 @@ func (c *CLI) Validate() error {
 	case c.Web.TelemetryPath == "/" || strings.HasPrefix(c.Web.TelemetryPath, "/-/"):
 		return fmt.Errorf("--web.telemetry-path: %q is taken by the landing page or health endpoints", c.Web.TelemetryPath)
 	}
-	if _, _, err := net.SplitHostPort(c.Web.ListenAddress); err != nil {
-		return fmt.Errorf("--web.listen-address: %w", err)
+	if c.Web.ListenAddress != "" {
+		if _, _, err := net.SplitHostPort(c.Web.ListenAddress); err != nil {
+			return fmt.Errorf("--web.listen-address: %w", err)
+		}
+	}
+	if err := c.validateRemoteWrite(); err != nil {
+		return err
 	}
 	if g := c.Ingest.SocketGroup; g != "" {
 		if _, err := lookupGroup(g); err != nil {
@@ -269,22 +275,42 @@ func serve(ctx context.Context, cli *CLI, logger *slog.Logger) error {
 		}
 	}
 
+	// With --remote-write.url unset, none of it exists: no client, no
+	// goroutine, no buffer.
+	var rw *remoteWrite
+	if cli.RemoteWrite.on() {
+		var err error
+		if rw, err = newRemoteWrite(cli, c, logger.With("component", "remote_write")); err != nil {
+			return err
+		}
+		defer rw.close()
+	}
+
 	// The TCP listener first: if the address is taken, the socket is never
-	// created, and nothing is left behind.
-	tcp, err := net.Listen("tcp", cli.Web.ListenAddress)
-	if err != nil {
-		return fmt.Errorf("--web.listen-address: %w", err)
+	// created, and nothing is left behind. An empty address turns it off,
+	// for a device that only pushes out (remote write).
+	var tcp net.Listener
+	if cli.Web.ListenAddress != "" {
+		var err error
+		if tcp, err = net.Listen("tcp", cli.Web.ListenAddress); err != nil {
+			return fmt.Errorf("--web.listen-address: %w", err)
+		}
+	}
+	closeTCP := func() {
+		if tcp != nil {
+			tcp.Close()
+		}
 	}
 	sock, err := ingest.Listen(cli.Ingest.Socket, os.FileMode(cli.Ingest.SocketMode))
 	if err != nil {
-		tcp.Close()
+		closeTCP()
 		return fmt.Errorf("--ingest.socket: %w", err)
 	}
 	if g := cli.Ingest.SocketGroup; g != "" {
 		gid, _ := lookupGroup(g)
 		if err := os.Chown(cli.Ingest.Socket, -1, gid); err != nil {
 			sock.Close()
-			tcp.Close()
+			closeTCP()
 			return fmt.Errorf("--ingest.socket-group: %w", err)
 		}
 	}
@@ -316,6 +342,9 @@ func serve(ctx context.Context, cli *CLI, logger *slog.Logger) error {
 	var webRefused atomic.Uint64
 	if !cli.Web.DisableExporterMetrics {
 		self = selfMetrics(c, ing.Stats(), push.Stats, &webRefused, web.Stats, sockHTTP.Stats)
+		if rw != nil {
+			self = append(self, rw.metrics()...)
+		}
 	}
 	h := expose.New(expose.Options{
 		Cache:         c,
@@ -352,17 +381,36 @@ func serve(ctx context.Context, cli *CLI, logger *slog.Logger) error {
 	}
 	web.Handler = h.Serve
 
+	address := "" // TCP off
+	if tcp != nil {
+		address = tcp.Addr().String()
+	}
 	logger.Info("starting "+name, "version", version.Info(), "build_context", version.BuildContext(),
-		"socket", sock.Addr().String(), "address", tcp.Addr().String())
+		"socket", sock.Addr().String(), "address", address)
 	checkDescriptors(logger, cli.Ingest.MaxConnections, cli.Web.MaxConnections)
 	releaseBinary()
 
 	errc := make(chan error, 2)
-	go func() {
-		if err := web.Serve(tcp); !errors.Is(err, expose.ErrServerClosed) {
-			errc <- fmt.Errorf("web server: %w", err)
-		}
-	}()
+	if tcp != nil {
+		go func() {
+			if err := web.Serve(tcp); !errors.Is(err, expose.ErrServerClosed) {
+				errc <- fmt.Errorf("web server: %w", err)
+			}
+		}()
+	}
+	var rwStop context.CancelFunc
+	rwDone := make(chan struct{})
+	drain, drainCancel := context.WithCancel(context.Background())
+	defer drainCancel()
+	if rw != nil {
+		var rwCtx context.Context
+		rwCtx, rwStop = context.WithCancel(context.Background())
+		defer rwStop()
+		go func() {
+			defer close(rwDone)
+			rw.run(rwCtx, drain)
+		}()
+	}
 	go func() {
 		if err := ing.Serve(sock); err != nil {
 			errc <- fmt.Errorf("push socket: %w", err)
@@ -398,6 +446,10 @@ func serve(ctx context.Context, cli *CLI, logger *slog.Logger) error {
 		logger.Info("shutting down")
 	case failure = <-errc:
 	}
+	// Remote write sends what the cache holds once the servers are done,
+	// and has until 8.5 s after the signal for it and its queue: the daemon
+	// exits within 10 s.
+	stopping := time.Now()
 	sctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
 	defer cancel()
 	// All three at once: the push socket stops accepting while the HTTP
@@ -417,6 +469,12 @@ func serve(ctx context.Context, cli *CLI, logger *slog.Logger) error {
 	wg.Wait()
 	hcancel()
 	sock.Close() // removes the socket file
+	if rw != nil {
+		t := time.AfterFunc(time.Until(stopping.Add(8500*time.Millisecond)), drainCancel)
+		rwStop()
+		<-rwDone
+		t.Stop()
+	}
 	if f := cli.Cache.SnapshotFile; f != "" {
 		if err := c.SaveFile(f); err != nil {
 			logger.Warn("cannot write cache snapshot", "file", f, "err", err)
