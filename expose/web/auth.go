@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -25,6 +26,8 @@ type Auth struct {
 	dummy string            // hash checked for an unknown user: the same work as for a known one
 
 	bcrypt chan struct{} // a token per bcrypt check running
+	wait   time.Duration // BcryptWait; shorter in tests
+	hashed atomic.Int64  // bcrypt checks run
 
 	mu    sync.Mutex
 	cache map[[sha256.Size]byte]bool
@@ -46,7 +49,7 @@ const (
 )
 
 func newAuth(users map[string]string, dummyUser string) *Auth {
-	return &Auth{users: users, dummy: users[dummyUser], bcrypt: make(chan struct{}, 1), cache: make(map[[sha256.Size]byte]bool)}
+	return &Auth{users: users, dummy: users[dummyUser], bcrypt: make(chan struct{}, 1), wait: BcryptWait, cache: make(map[[sha256.Size]byte]bool)}
 }
 
 // maxCredentials bounds the decoded user:password (a request's header
@@ -101,7 +104,7 @@ func (a *Auth) Check(authorization []byte) Result {
 	select {
 	case a.bcrypt <- struct{}{}:
 	default:
-		t := time.NewTimer(BcryptWait)
+		t := time.NewTimer(a.wait)
 		select {
 		case a.bcrypt <- struct{}{}:
 			t.Stop()
@@ -113,6 +116,7 @@ func (a *Auth) Check(authorization []byte) Result {
 	// so that buf, given to bcrypt, does not move to the heap on every check.
 	pass := append([]byte(nil), buf[colon+1:n]...)
 	ok = bcrypt.CompareHashAndPassword([]byte(hash), pass) == nil
+	a.hashed.Add(1)
 	<-a.bcrypt
 
 	a.mu.Lock()
