@@ -48,13 +48,14 @@ func stamp(path string) (fileStamp, error) {
 }
 
 // newTLS checks c as exporter-toolkit does, in its order and with its
-// messages, and reads the certificate and key.
+// messages (those of the version Debian's promtool links, which the tests
+// compare with), and reads the certificate and key.
 func newTLS(c *TLSConfig, log *slog.Logger) (*TLS, error) {
 	if c.TLSCertPath == "" && c.TLSCert == "" {
-		return nil, errors.New("missing one of cert or cert_file")
+		return nil, errors.New("missing cert_file")
 	}
 	if c.TLSKeyPath == "" && c.TLSKey == "" {
-		return nil, errors.New("missing one of key or key_file")
+		return nil, errors.New("missing key_file")
 	}
 	t := &TLS{log: log, certPath: c.TLSCertPath, keyPath: c.TLSKeyPath, inline: [2][]byte{[]byte(c.TLSCert), []byte(c.TLSKey)}}
 	var err error
@@ -98,20 +99,20 @@ func newTLS(c *TLSConfig, log *slog.Logger) (*TLS, error) {
 	case "RequireAndVerifyClientCert":
 		cfg.ClientAuth = tls.RequireAndVerifyClientCert
 	default:
-		return nil, errors.New("invalid ClientAuth: " + c.ClientAuth)
+		return nil, errors.New("Invalid ClientAuth: " + c.ClientAuth)
 	}
 	if cfg.ClientCAs != nil && cfg.ClientAuth == tls.NoClientCert {
-		return nil, errors.New("client CA's have been configured without a Client Auth Policy")
+		return nil, errors.New("Client CA's have been configured without a Client Auth Policy")
 	}
 	t.config = cfg
 	return t, nil
 }
 
-// load reads the certificate and key, with the files' stamps taken before.
+// load reads the certificate and key, with the files' stamps taken before
+// (a stamp that cannot be taken is left zero: the next check reads again).
 func (t *TLS) load() (certStamp, keyStamp fileStamp, cert *tls.Certificate, err error) {
-	if certStamp, err = stamp(t.certPath); err == nil {
-		keyStamp, err = stamp(t.keyPath)
-	}
+	certStamp, _ = stamp(t.certPath)
+	keyStamp, _ = stamp(t.keyPath)
 	pem := t.inline
 	for i, p := range []string{t.certPath, t.keyPath} {
 		if p != "" && err == nil {
