@@ -202,7 +202,7 @@ func (t *TLS) Handshake(nc net.Conn) (net.Conn, bool) {
 	tc := tls.Server(nc, t.config)
 	err := tc.Handshake()
 	if err == nil {
-		return &conn{Conn: tc, raw: nc}, true
+		return &conn{tc: tc, raw: nc}, true
 	}
 	var re tls.RecordHeaderError
 	if errors.As(err, &re) && re.Conn != nil && looksLikeHTTP(re.RecordHeader[:]) {
@@ -244,10 +244,21 @@ func refuse(nc net.Conn) {
 // conn is a TLS connection whose Close closes the TCP connection at once:
 // the server closes idle connections from other goroutines, under its
 // lock, where tls.Conn's Close would first send an alert and could wait
-// on a full send buffer. CloseWrite (tls.Conn's) sends the alert.
+// on a full send buffer. CloseWrite (tls.Conn's) sends the alert. It does
+// not embed *tls.Conn: the binary uses reflection (kong), so that every
+// exported method of a type in an interface is kept, and tls.Conn's
+// bring about 80 KB of code that nothing calls.
 type conn struct {
-	*tls.Conn
+	tc  *tls.Conn
 	raw net.Conn
 }
 
-func (c *conn) Close() error { return c.raw.Close() }
+func (c *conn) Read(b []byte) (int, error)         { return c.tc.Read(b) }
+func (c *conn) Write(b []byte) (int, error)        { return c.tc.Write(b) }
+func (c *conn) CloseWrite() error                  { return c.tc.CloseWrite() }
+func (c *conn) Close() error                       { return c.raw.Close() }
+func (c *conn) LocalAddr() net.Addr                { return c.raw.LocalAddr() }
+func (c *conn) RemoteAddr() net.Addr               { return c.raw.RemoteAddr() }
+func (c *conn) SetDeadline(t time.Time) error      { return c.raw.SetDeadline(t) }
+func (c *conn) SetReadDeadline(t time.Time) error  { return c.raw.SetReadDeadline(t) }
+func (c *conn) SetWriteDeadline(t time.Time) error { return c.raw.SetWriteDeadline(t) }
