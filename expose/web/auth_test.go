@@ -1,12 +1,21 @@
 package web
 
 import (
+	"context"
 	"encoding/base64"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/push-gateway/push-gateway/cache"
+	"github.com/push-gateway/push-gateway/expose"
 )
 
 func hashOf(t testing.TB, password string, cost int) string {
@@ -127,5 +136,60 @@ func BenchmarkBcryptCost10(b *testing.B) {
 	hash := []byte(hashOf(b, "pw", bcrypt.DefaultCost))
 	for b.Loop() {
 		bcrypt.CompareHashAndPassword(hash, []byte("pw"))
+	}
+}
+
+// Basic auth without TLS, and the headers of http_server_config, through
+// the server and the handler as the daemon wires them.
+func TestGuardWithoutTLS(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "web.yml")
+	yml := "http_server_config:\n  headers:\n    X-Frame-Options: deny\nbasic_auth_users:\n  alice: " + hashOf(t, "pw", bcrypt.MinCost) + "\n"
+	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w, err := Load(path, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.TLS != nil {
+		t.Fatal("TLS on without tls_server_config")
+	}
+	h := expose.New(expose.Options{Cache: cache.New(cache.Options{Budget: 64 << 10, TTL: time.Minute})})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &expose.Server{Handler: h.Guarded(w.Guard)}
+	go s.Serve(l)
+	defer s.Shutdown(context.Background())
+	client := &http.Client{Timeout: 10 * time.Second}
+	for _, c := range []struct {
+		path, user, password string
+		code                 int
+		challenge, frame     bool
+	}{
+		{"/metrics", "", "", 401, true, true},
+		{"/metrics", "alice", "nope", 401, true, true},
+		{"/metrics", "alice", "pw", 200, false, true},
+		{"/", "alice", "pw", 200, false, true},
+		{"/-/healthy", "", "", 200, false, false},
+		{"/-/ready", "", "", 200, false, false},
+	} {
+		req, _ := http.NewRequest("GET", "http://"+l.Addr().String()+c.path, nil)
+		if c.user != "" {
+			req.SetBasicAuth(c.user, c.password)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		challenge := resp.Header.Get("WWW-Authenticate") == `Basic realm="push-gateway"`
+		frame := resp.Header.Get("X-Frame-Options") == "deny"
+		if resp.StatusCode != c.code || challenge != c.challenge || frame != c.frame {
+			t.Errorf("%s as %q: %d, challenge %v, X-Frame-Options %v; want %d, %v, %v",
+				c.path, c.user, resp.StatusCode, challenge, frame, c.code, c.challenge, c.frame)
+		}
 	}
 }

@@ -148,8 +148,8 @@ var securityHeaders = map[string][]string{
 	"Content-Security-Policy":   nil,
 }
 
-// Web is a loaded config file: what the TCP server runs. Handshake is nil
-// without TLS, Check nil without users or headers.
+// Web is a loaded config file: what the TCP server runs. TLS is nil
+// without tls_server_config, Auth nil without basic_auth_users.
 type Web struct {
 	TLS     *TLS
 	Auth    *Auth
