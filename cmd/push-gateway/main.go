@@ -218,8 +218,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 	fmtr.Set(cli.Log.Format)
 	logger := promslog.New(&promslog.Config{Level: lvl, Format: fmtr, Writer: stderr})
 
-	// A bad web config stops the start as a bad flag does: nothing of TLS,
-	// YAML or bcrypt runs without the flag.
+	// A bad web config stops the start as a bad flag does. Without the flag
+	// nothing of TLS, YAML or bcrypt runs but their packages' init.
 	var webConf *webconf.Web
 	if f := cli.Web.ConfigFile; f != "" {
 		if webConf, err = webconf.Load(f, logger.With("component", "web")); err != nil {
