@@ -149,6 +149,17 @@ func (h *Handler) Serve(w *Response, r *Request) {
 	}
 }
 
+// Guarded is Serve behind guard, which is asked first for every request
+// but those of /-/healthy and /-/ready (load balancers probe them without
+// credentials) and answers the request itself when it returns false.
+func (h *Handler) Guarded(guard func(*Response, *Request) bool) func(*Response, *Request) {
+	return func(w *Response, r *Request) {
+		if r.Path == "/-/healthy" || r.Path == "/-/ready" || guard(w, r) {
+			h.Serve(w, r)
+		}
+	}
+}
+
 func (h *Handler) serveMetrics(w *Response, r *Request) {
 	w.SetHeader("Content-Type", ContentType)
 	if r.Method == "HEAD" {

@@ -49,6 +49,11 @@ type Server struct {
 	// idle keep-alive connection, between requests); with none idle, the
 	// new one is closed. ServeConn's connections do not count.
 	MaxConns int
+	// Handshake, if set, runs first on each connection of Serve, in the
+	// connection's own goroutine and within ReadHeaderTimeout: it returns
+	// the connection to serve (a TLS one) or false to close nc. Meanwhile
+	// the connection counts as idle for MaxConns.
+	Handshake func(nc net.Conn) (net.Conn, bool)
 	// Stats are the server's counters; nil keeps them to itself.
 	Stats  *ServerStats
 	Logger *slog.Logger
@@ -100,6 +105,9 @@ type Request struct {
 	ContentLength   int64 // -1 for a chunked body
 	Body            io.Reader
 	HTTP10          bool
+	// Authorization is the header's value, nil without one; valid only
+	// until the handler returns.
+	Authorization []byte
 }
 
 func (s *Server) init() {
@@ -267,6 +275,7 @@ type conn struct {
 	body     body
 	resp     Response
 	lastPath string // the path of the last request, reused to not allocate
+	auth     []byte // Request.Authorization's memory
 	closeReq bool   // the request said "Connection: close"
 	keep10   bool   // an HTTP/1.0 request said "Connection: keep-alive"
 	// Under the server's lock: since when the connection has waited for a
@@ -390,6 +399,20 @@ func (s *Server) serve(c *conn) {
 		s.wg.Done()
 	}()
 	head, idle, write := s.timeouts()
+	if s.Handshake != nil && c.counted {
+		if !c.idle(head) {
+			return
+		}
+		nc.SetWriteDeadline(time.Now().Add(head))
+		tc, ok := s.Handshake(nc)
+		if !ok {
+			return
+		}
+		s.mu.Lock()
+		c.nc, nc = tc, tc
+		s.mu.Unlock()
+		c.in.r = tc
+	}
 	bodyWait := s.BodyTimeout
 	if bodyWait <= 0 {
 		bodyWait = DefaultBodyTimeout
@@ -606,6 +629,9 @@ func (c *conn) readRequest() (int, string) {
 				return 417, "unsupported Expect"
 			}
 			expect = true
+		case bytes.EqualFold(name, []byte("Authorization")):
+			c.auth = append(c.auth[:0], value...)
+			r.Authorization = c.auth
 		case bytes.EqualFold(name, []byte("Content-Type")):
 			r.ContentType = string(value)
 		case bytes.EqualFold(name, []byte("Content-Encoding")):

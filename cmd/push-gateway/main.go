@@ -27,6 +27,7 @@ import (
 
 	"github.com/push-gateway/push-gateway/cache"
 	"github.com/push-gateway/push-gateway/expose"
+	webconf "github.com/push-gateway/push-gateway/expose/web"
 	"github.com/push-gateway/push-gateway/ingest"
 )
 
@@ -92,6 +93,7 @@ type CLI struct {
 		MaxRequestsInFlight    int    `default:"8" help:"Scrapes served at once; more get 503 and are counted."`
 		MaxConnections         int    `default:"64" help:"TCP connections kept open at once; a new one over it closes the one idle the longest, or is closed itself when none is idle, and is counted."`
 		ScrapeMemory           Size   `default:"0" help:"Bytes that the scrapes being served may hold at once (each copies the cache); over it a scrape gets 503, but one always goes ahead. 0 means 2 x --cache.size + 256KiB."`
+		ConfigFile             string `name:"config.file" help:"Path of a web config file (the Prometheus exporter-toolkit format) for TLS and basic auth on the TCP server; empty serves plain HTTP to everyone."`
 	} `embed:"" prefix:"web." group:"Web (Prometheus scrapes here)"`
 	Cache struct {
 		TTL              time.Duration `name:"ttl" default:"1m" help:"A series disappears this long after its last update (Go duration; 0 keeps series until the budget needs their room)."`
@@ -251,19 +253,29 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 	fmtr.Set(cli.Log.Format)
 	logger := promslog.New(&promslog.Config{Level: lvl, Format: fmtr, Writer: stderr})
 
+	// A bad web config stops the start as a bad flag does. Without the flag
+	// nothing of TLS, YAML or bcrypt runs but their packages' init.
+	var webConf *webconf.Web
+	if f := cli.Web.ConfigFile; f != "" {
+		if webConf, err = webconf.Load(f, logger.With("component", "web")); err != nil {
+			fmt.Fprintf(stderr, "%s: error: --web.config.file=%s: %s\n", name, f, webconf.OneLine(err))
+			return 2
+		}
+	}
+
 	// A closed stderr must not kill the daemon mid-shutdown (a write to a
 	// broken pipe on fd 2 raises SIGPIPE): logging just fails.
 	signal.Ignore(syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if err := serve(ctx, &cli, logger); err != nil {
+	if err := serve(ctx, &cli, webConf, logger); err != nil {
 		logger.Error("exiting", "err", err)
 		return 1
 	}
 	return 0
 }
 
-func serve(ctx context.Context, cli *CLI, logger *slog.Logger) error {
+func serve(ctx context.Context, cli *CLI, webConf *webconf.Web, logger *slog.Logger) error {
 	start := time.Now()
 	c := cache.New(cache.Options{Budget: int(cli.Cache.Size), TTL: cli.Cache.TTL})
 	if f := cli.Cache.SnapshotFile; f != "" {
@@ -380,13 +392,21 @@ func serve(ctx context.Context, cli *CLI, logger *slog.Logger) error {
 		w.WriteHeader(res.Code)
 	}
 	web.Handler = h.Serve
+	tlsOn, authOn := false, false
+	if webConf != nil {
+		web.Handler = h.Guarded(webConf.Guard)
+		if webConf.TLS != nil {
+			web.Handshake = webConf.TLS.Handshake
+		}
+		tlsOn, authOn = webConf.TLS != nil, webConf.Auth != nil
+	}
 
 	address := "" // TCP off
 	if tcp != nil {
 		address = tcp.Addr().String()
 	}
 	logger.Info("starting "+name, "version", version.Info(), "build_context", version.BuildContext(),
-		"socket", sock.Addr().String(), "address", address)
+		"socket", sock.Addr().String(), "address", address, "tls", tlsOn, "basic_auth", authOn)
 	checkDescriptors(logger, cli.Ingest.MaxConnections, cli.Web.MaxConnections)
 	releaseBinary()
 

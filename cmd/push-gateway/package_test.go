@@ -799,9 +799,10 @@ func TestOpenWrtInitScript(t *testing.T) {
 	option size '2MiB'
 	option log_level 'debug'
 	option user 'root'
+	option web_config '/etc/push-gateway/web.yml'
 `,
 		argv: []string{"/usr/bin/push-gateway", "--ingest.socket=/tmp/pg test/push.sock", "--web.listen-address=[::]:9100",
-			"--cache.ttl=90s", "--cache.size=2MiB", "--log.level=debug"},
+			"--cache.ttl=90s", "--cache.size=2MiB", "--log.level=debug", "--web.config.file=/etc/push-gateway/web.yml"},
 		socketDirs: []string{"mkdir <-p> </tmp/pg test>", "chmod <0750> </tmp/pg test>"},
 	}, {
 		name:   "an existing socket directory is left alone",
@@ -868,7 +869,7 @@ func TestOpenWrtInitScript(t *testing.T) {
 	if err != nil {
 		t.Fatalf("--help: %v\n%s", err, help)
 	}
-	for _, flag := range []string{"--ingest.socket=", "--web.listen-address=", "--cache.ttl=", "--cache.size=", "--log.level="} {
+	for _, flag := range []string{"--ingest.socket=", "--web.listen-address=", "--cache.ttl=", "--cache.size=", "--log.level=", "--web.config.file="} {
 		if !bytes.Contains(help, []byte("  "+flag)) {
 			t.Errorf("the init script writes %s..., which push-gateway --help does not list", flag)
 		}
