@@ -81,6 +81,9 @@ type CLI struct {
 		MaxConnections int           `default:"512" help:"Connections on the push socket served at once; more are closed at accept and counted."`
 		IdleTimeout    time.Duration `default:"5m" help:"A connection on the push socket that sends nothing for this long is closed."`
 		MaxBodySize    Size          `default:"1MiB" help:"Largest body of an HTTP push on the socket; a larger one gets 413. Four bodies are read at once, the others wait."`
+		RedisURL       string        `name:"redis-url" help:"Also take metrics from a Redis list: redis://[[user]:password@]host[:port][/db] or unix://[[user]:password@]/path/redis.sock[?db=N]. Off when empty."`
+		RedisKey       string        `name:"redis-key" default:"prom-stream-gateway:metric-queue" help:"The Redis list to consume (producers LPUSH JSON events or text lines onto it)."`
+		RedisPopCount  int           `name:"redis-pop-count" default:"25" help:"Elements taken from the Redis list per request."`
 	} `embed:"" prefix:"ingest." group:"Ingest (the push socket)"`
 	Web struct {
 		ListenAddress          string `default:":9091" help:"TCP address of the read-only HTTP server."`
@@ -122,6 +125,10 @@ func (c *CLI) Validate() error {
 		return fmt.Errorf("--ingest.idle-timeout: %s is not positive", c.Ingest.IdleTimeout)
 	case c.Ingest.MaxLineLength < 256:
 		return fmt.Errorf("--ingest.max-line-length: %d bytes is below the minimum of 256", c.Ingest.MaxLineLength)
+	case c.Ingest.RedisPopCount < 1 || c.Ingest.RedisPopCount > 10000:
+		return fmt.Errorf("--ingest.redis-pop-count: %d is not between 1 and 10000", c.Ingest.RedisPopCount)
+	case c.Ingest.RedisKey == "":
+		return errors.New("--ingest.redis-key: empty")
 	case c.Web.MaxRequestsInFlight < 1:
 		return fmt.Errorf("--web.max-requests-in-flight: %d is below 1", c.Web.MaxRequestsInFlight)
 	case c.Web.MaxConnections < 1:
@@ -133,6 +140,11 @@ func (c *CLI) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.Web.ListenAddress); err != nil {
 		return fmt.Errorf("--web.listen-address: %w", err)
+	}
+	if u := c.Ingest.RedisURL; u != "" {
+		if _, err := ingest.ParseRedisURL(u); err != nil {
+			return fmt.Errorf("--ingest.redis-url: %w", err)
+		}
 	}
 	if g := c.Ingest.SocketGroup; g != "" {
 		if _, err := lookupGroup(g); err != nil {
@@ -273,10 +285,25 @@ func serve(ctx context.Context, cli *CLI, logger *slog.Logger) error {
 		HTTP:           sockHTTP,
 		AllowedUIDs:    cli.Ingest.AllowedUIDs,
 	})
+	// The Redis list consumer exists only when its URL is set: otherwise
+	// nothing of it runs or is allocated.
+	var redis *ingest.Redis
+	if u := cli.Ingest.RedisURL; u != "" {
+		addr, _ := ingest.ParseRedisURL(u) // checked by Validate
+		redis = ing.NewRedis(ingest.RedisOptions{
+			Addr:     addr,
+			Key:      cli.Ingest.RedisKey,
+			PopCount: cli.Ingest.RedisPopCount,
+			Logger:   logger.With("component", "redis"),
+		})
+	}
 	var self []expose.SelfFamily
 	var webRefused atomic.Uint64
 	if !cli.Web.DisableExporterMetrics {
 		self = selfMetrics(c, ing.Stats(), push.Stats, &webRefused, web.Stats, sockHTTP.Stats)
+		if redis != nil {
+			self = append(self, redisMetrics(redis.Stats())...)
+		}
 	}
 	h := expose.New(expose.Options{
 		Cache:         c,
@@ -322,6 +349,16 @@ func serve(ctx context.Context, cli *CLI, logger *slog.Logger) error {
 			errc <- fmt.Errorf("push socket: %w", err)
 		}
 	}()
+	// The consumer stops with its own context, cancelled at shutdown, and
+	// applies what it has taken before redisDone closes.
+	rctx, rcancel := context.WithCancel(context.Background())
+	defer rcancel()
+	redisDone := make(chan struct{})
+	if redis != nil {
+		go func() { defer close(redisDone); redis.Run(rctx) }()
+	} else {
+		close(redisDone)
+	}
 	go func() {
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
@@ -365,8 +402,14 @@ func serve(ctx context.Context, cli *CLI, logger *slog.Logger) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); s.Shutdown(hctx) }()
 	}
+	rcancel()
 	if err := ing.Shutdown(sctx); err != nil {
 		logger.Warn("push socket did not close cleanly", "err", err)
+	}
+	select {
+	case <-redisDone:
+	case <-sctx.Done():
+		logger.Warn("Redis list consumer did not stop in time")
 	}
 	wg.Wait()
 	hcancel()
