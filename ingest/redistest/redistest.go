@@ -164,6 +164,10 @@ func (s *Server) Kill() {
 	s.wait()
 }
 
+// Wait waits (10 s at most) for the server to exit, as after a SHUTDOWN
+// sent by the test.
+func (s *Server) Wait() { s.t.Helper(); s.wait() }
+
 func (s *Server) wait() {
 	select {
 	case <-s.exited:
