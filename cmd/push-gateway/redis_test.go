@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"os/exec"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -130,7 +133,7 @@ func TestRedisStreamGatewayEvents(t *testing.T) {
 func TestRedisPassword(t *testing.T) {
 	srv := redistest.Start(t, "--requirepass", "s3cret-pw")
 	srv.Login("--pass", "s3cret-pw")
-	srv.Cli("ACL", "SETUSER", "gateway", "on", ">gw-pw-42", "~prom-stream-gateway:*", "+rpop", "+blmove", "+brpop", "+select", "+ping")
+	srv.Cli("ACL", "SETUSER", "gateway", "on", ">gw-pw-42", "~prom-stream-gateway:*", "+rpop", "+blmove", "+brpop")
 	for _, tc := range []struct{ name, url string }{
 		{"requirepass", fmt.Sprintf("redis://:s3cret-pw@127.0.0.1:%d", srv.Port)},
 		{"acl user", fmt.Sprintf("redis://gateway:gw-pw-42@127.0.0.1:%d/0", srv.Port)},
@@ -283,6 +286,48 @@ func TestRedisFlags(t *testing.T) {
 		}
 		if r.code != 2 || !strings.Contains(r.stderr, flag) || strings.Contains(r.stderr, "s3cret") {
 			t.Errorf("%v: status %d, stderr %q; want 2 and a line naming %s without the password", args, r.code, r.stderr, flag)
+		}
+	}
+}
+
+// The OpenWrt init script passes the Redis URL in the environment, never
+// on the command line, and the key and pop count as flags the daemon has.
+func TestOpenWrtInitRedis(t *testing.T) {
+	shells := [][]string{{"sh"}}
+	if p, err := exec.LookPath("busybox"); err == nil {
+		shells = append(shells, []string{p, "ash"}) // OpenWrt's shell
+	}
+	config := `config push-gateway 'main'
+	option enabled '1'
+	option socket '/tmp/pg.sock'
+	option redis_url 'redis://app:s3cret-pw@127.0.0.1:6379/2'
+	option redis_key 'edge:metrics'
+	option redis_pop_count '100'
+`
+	for _, sh := range shells {
+		argv, params := pkgProcd(t, pkgInitRun(t, sh, config))
+		want := []string{"/usr/bin/push-gateway", "--ingest.socket=/tmp/pg.sock", "--web.listen-address=127.0.0.1:9091",
+			"--ingest.redis-key=edge:metrics", "--ingest.redis-pop-count=100"}
+		if !slices.Equal(argv, want) {
+			t.Errorf("%s: command %q, want %q", sh[0], argv, want)
+		}
+		if env := strings.Join(params["env"], " "); env != "PUSH_GATEWAY_INGEST_REDIS_URL=redis://app:s3cret-pw@127.0.0.1:6379/2" {
+			t.Errorf("%s: env parameter %q, want the URL in PUSH_GATEWAY_INGEST_REDIS_URL", sh[0], env)
+		}
+	}
+	// The shipped config leaves the input off: no env parameter, no flag.
+	shipped := string(pkgReadFile(t, filepath.Join(pkgRoot(t), "scripts/openwrt/push-gateway.config")))
+	argv, params := pkgProcd(t, pkgInitRun(t, shells[0], shipped))
+	if _, ok := params["env"]; ok || slices.ContainsFunc(argv, func(a string) bool { return strings.Contains(a, "redis") }) {
+		t.Errorf("the shipped config turns the Redis input on: %q %q", argv, params["env"])
+	}
+	help, err := exec.Command(binary, "--help").CombinedOutput()
+	if err != nil {
+		t.Fatalf("--help: %v\n%s", err, help)
+	}
+	for _, flag := range []string{"--ingest.redis-url=", "--ingest.redis-key=", "--ingest.redis-pop-count="} {
+		if !strings.Contains(string(help), "  "+flag) {
+			t.Errorf("push-gateway --help does not list %s", flag)
 		}
 	}
 }
