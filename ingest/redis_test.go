@@ -331,3 +331,59 @@ func TestRedisBefore62(t *testing.T) {
 		t.Fatalf("%d errors against an old Redis", e)
 	}
 }
+
+// replayConn answers every read with reply, again and again, and drops
+// what is written.
+type replayConn struct {
+	net.Conn
+	reply []byte
+	off   int
+}
+
+func (c *replayConn) Read(b []byte) (int, error) {
+	n := copy(b, c.reply[c.off:])
+	c.off = (c.off + n) % len(c.reply)
+	return n, nil
+}
+func (c *replayConn) Write(b []byte) (int, error)      { return len(b), nil }
+func (c *replayConn) SetDeadline(time.Time) error      { return nil }
+func (c *replayConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *replayConn) SetWriteDeadline(time.Time) error { return nil }
+
+// Taking and applying elements that update existing series allocates
+// nothing: the command, the reply buffer and the parsers are reused.
+func TestRedisPopAllocatesNothing(t *testing.T) {
+	elems := []string{
+		`{"type":"counter","name":"http_requests_total","value":1,"labels":{"method":"GET","status":"200"}}`,
+		`{"type":"histogram","name":"d_seconds","value":0.7,"buckets":[0.1,0.5,1]}`,
+		"temp{sensor=\"a\"} 21.5\nup 1",
+	}
+	reply := fmt.Appendf(nil, "*%d\r\n", len(elems))
+	for _, e := range elems {
+		reply = fmt.Appendf(reply, "$%d\r\n%s\r\n", len(e), e)
+	}
+	c := cache.New(cache.Options{Budget: 64 << 10})
+	s := NewServer(Options{Cache: c})
+	r := s.NewRedis(RedisOptions{PopCount: 25})
+	conn := resp.NewConn(&replayConn{reply: reply}, r.maxElement())
+	pop := func() {
+		if n, err := r.pop(conn, "25"); n != len(elems) || err != nil {
+			t.Fatalf("pop: %d, %v", n, err)
+		}
+	}
+	pop() // the series are created, the buffers grow
+	if a := testing.AllocsPerRun(200, pop); a != 0 {
+		t.Fatalf("%v allocations per request", a)
+	}
+	// AllocsPerRun runs the function once more to warm up.
+	if s.stats.Lines.Load() != 202*4 || len(s.stats.Rejected) == 0 || sumRejected(s) != 0 {
+		t.Fatalf("lines %d, rejected %d", s.stats.Lines.Load(), sumRejected(s))
+	}
+}
+
+func sumRejected(s *Server) (n uint64) {
+	for _, r := range s.stats.Rejected {
+		n += r.Load()
+	}
+	return n
+}

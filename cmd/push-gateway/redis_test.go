@@ -331,3 +331,23 @@ func TestOpenWrtInitRedis(t *testing.T) {
 		}
 	}
 }
+
+// Redis down when the daemon starts: the daemon starts all the same, takes
+// pushes on its socket, counts and logs the outage once, and consumes the
+// list once Redis is there.
+func TestRedisDownAtStart(t *testing.T) {
+	srv := redistest.Start(t)
+	srv.Kill()
+	d := startDaemon(t, "--ingest.redis-url="+srv.URL())
+	d.waitAtLeast(t, 2, "push_gateway_redis_errors_total")
+	d.push(t, "socket_still_works 1\n")
+	d.waitValue(t, 10*time.Second, 1, "socket_still_works")
+	srv.StartOn(srv.Port)
+	srv.Cli("LPUSH", "prom-stream-gateway:metric-queue", "late_element 7")
+	d.waitValue(t, 15*time.Second, 7, "late_element")
+	d.stop(syscall.SIGTERM)
+	l := d.stderr.String()
+	if strings.Count(l, "Redis list unavailable") != 1 || strings.Count(l, "Redis list reachable again") != 1 {
+		t.Errorf("want one warning and one recovery in the log:\n%s", l)
+	}
+}
