@@ -129,7 +129,10 @@ type RedisOptions struct {
 	Addr     RedisAddr
 	Key      string // the list; empty means DefaultRedisKey
 	PopCount int    // elements per request; 0 means DefaultRedisPopCount
-	Logger   *slog.Logger
+	// IOTimeout bounds the connection and every exchange (a blocking wait
+	// gets it on top of its second); 0 means DefaultRedisIOTimeout.
+	IOTimeout time.Duration
+	Logger    *slog.Logger
 }
 
 // RedisStats are the counters of a Redis consumer.
@@ -151,8 +154,9 @@ type Redis struct {
 	// and BRPOP.
 	legacy bool
 
-	mu      sync.Mutex
-	waiting net.Conn // set while blocked in BLMOVE or BRPOP
+	mu      sync.Mutex // guards conn, waiting and the deadline of conn
+	conn    net.Conn   // the session's connection, nil between sessions
+	waiting bool       // conn is blocked in BLMOVE or BRPOP
 }
 
 // NewRedis returns a consumer of the list in o that applies its elements
@@ -164,6 +168,9 @@ func (s *Server) NewRedis(o RedisOptions) *Redis {
 	if o.PopCount <= 0 {
 		o.PopCount = DefaultRedisPopCount
 	}
+	if o.IOTimeout <= 0 {
+		o.IOTimeout = DefaultRedisIOTimeout
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -173,14 +180,17 @@ func (s *Server) NewRedis(o RedisOptions) *Redis {
 // Stats returns the consumer's counters.
 func (r *Redis) Stats() *RedisStats { return &r.stats }
 
-// Timing of the consumer. A blocking wait lasts blockSeconds, so that a
-// shutdown is never kept waiting longer (Run also cuts a wait short); every
-// exchange has ioTimeout beyond that to complete.
+// DefaultRedisIOTimeout is the default of RedisOptions.IOTimeout.
+const DefaultRedisIOTimeout = 5 * time.Second
+
+// Timing of the consumer. A blocking wait lasts blockSeconds; at shutdown
+// it is cut short at once, since it takes nothing, while an exchange that
+// takes elements gets shutdownGrace to finish.
 const (
-	blockSeconds = 1
-	ioTimeout    = 5 * time.Second
-	minBackoff   = 100 * time.Millisecond
-	maxBackoff   = 5 * time.Second
+	blockSeconds  = 1
+	shutdownGrace = time.Second
+	minBackoff    = 100 * time.Millisecond
+	maxBackoff    = 5 * time.Second
 )
 
 // maxElement is the longest element kept: a JSON event is one line and is
@@ -232,25 +242,31 @@ func (r *Redis) Run(ctx context.Context) {
 // calling ok after each request that succeeded.
 func (r *Redis) session(ctx context.Context, ok func()) error {
 	a := r.o.Addr
-	d := net.Dialer{Timeout: ioTimeout}
+	d := net.Dialer{Timeout: r.o.IOTimeout}
 	nc, err := d.DialContext(ctx, a.Network, a.Address)
 	if err != nil {
 		return err
 	}
 	c := resp.NewConn(nc, r.maxElement())
-	defer c.Close()
-	// A shutdown cuts a blocking wait short; an exchange that takes
-	// elements is left to finish, so that none is lost.
+	r.mu.Lock()
+	r.conn = nc
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.conn, r.waiting = nil, false
+		r.mu.Unlock()
+		c.Close()
+	}()
 	stop := context.AfterFunc(ctx, func() {
 		r.mu.Lock()
-		if r.waiting != nil {
-			r.waiting.SetDeadline(time.Now())
+		if r.conn != nil {
+			r.conn.SetDeadline(r.shutdownDeadline())
 		}
 		r.mu.Unlock()
 	})
 	defer stop()
 
-	c.SetDeadline(time.Now().Add(ioTimeout))
+	r.arm(ctx, false)
 	if a.Password != "" {
 		args := []string{"AUTH", a.Password}
 		if a.User != "" {
@@ -267,7 +283,7 @@ func (r *Redis) session(ctx context.Context, ok func()) error {
 	}
 	count := strconv.Itoa(r.o.PopCount)
 	for ctx.Err() == nil {
-		c.SetDeadline(time.Now().Add(ioTimeout))
+		r.arm(ctx, false)
 		n, err := r.pop(c, count)
 		if err != nil {
 			return err
@@ -276,24 +292,40 @@ func (r *Redis) session(ctx context.Context, ok func()) error {
 		if n == r.o.PopCount {
 			continue // there may be more
 		}
-		r.mu.Lock()
-		r.waiting = nc
-		c.SetDeadline(time.Now().Add(blockSeconds*time.Second + ioTimeout))
-		if ctx.Err() != nil {
-			// The AfterFunc may have run before waiting was set.
-			c.SetDeadline(time.Now())
-		}
-		r.mu.Unlock()
+		r.arm(ctx, true)
 		err = r.wait(c)
-		r.mu.Lock()
-		r.waiting = nil
-		r.mu.Unlock()
 		if err != nil {
 			return err
 		}
 		ok()
 	}
 	return nil
+}
+
+// arm sets the deadline of the next exchange, a blocking wait or not. Once
+// ctx has ended (the AfterFunc may have run before), it is the shutdown's.
+func (r *Redis) arm(ctx context.Context, waiting bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.waiting = waiting
+	switch {
+	case ctx.Err() != nil:
+		r.conn.SetDeadline(r.shutdownDeadline())
+	case waiting:
+		r.conn.SetDeadline(time.Now().Add(blockSeconds*time.Second + r.o.IOTimeout))
+	default:
+		r.conn.SetDeadline(time.Now().Add(r.o.IOTimeout))
+	}
+}
+
+// shutdownDeadline cuts a blocking wait short at once: it takes nothing.
+// An exchange that may take elements gets shutdownGrace to finish, so that
+// what Redis has taken for it arrives and is applied. Called with mu held.
+func (r *Redis) shutdownDeadline() time.Time {
+	if r.waiting {
+		return time.Now()
+	}
+	return time.Now().Add(min(shutdownGrace, r.o.IOTimeout))
 }
 
 // pop takes up to PopCount elements from the list's right end, the oldest,

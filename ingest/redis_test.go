@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/atomic"
+
 	"github.com/push-gateway/push-gateway/cache"
 	"github.com/push-gateway/push-gateway/ingest/redistest"
 	"github.com/push-gateway/push-gateway/ingest/resp"
@@ -386,4 +388,110 @@ func sumRejected(s *Server) (n uint64) {
 		n += r.Load()
 	}
 	return n
+}
+
+// stubRedis accepts connections and answers every command read with
+// answer (nothing when empty), counting the connections.
+func stubRedis(t *testing.T, answer string) (url string, conns *atomic.Int64) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	var mu sync.Mutex
+	n := new(atomic.Int64)
+	var open []net.Conn
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range open {
+			c.Close()
+		}
+	})
+	go func() {
+		for {
+			nc, err := l.Accept()
+			if err != nil {
+				return
+			}
+			n.Inc()
+			mu.Lock()
+			open = append(open, nc)
+			mu.Unlock()
+			go func() {
+				c := resp.NewConn(nc, 1<<10)
+				for {
+					h, err := c.Next()
+					if err != nil || c.Discard(h.Int) != nil {
+						return
+					}
+					if answer != "" {
+						nc.Write([]byte(answer))
+					}
+				}
+			}()
+		}
+	}()
+	return "redis://" + l.Addr().String(), n
+}
+
+// A server that accepts and never answers, and one that answers garbage:
+// each exchange ends at its deadline or at the bad byte, is counted, and the
+// consumer connects again.
+func TestRedisHungAndGarbage(t *testing.T) {
+	for _, tc := range []struct{ name, answer, logged string }{
+		{"hung", "", "i/o timeout"},
+		{"garbage", "HTTP/1.1 400 Bad Request\r\n\r\n", "protocol error"},
+		{"huge array", "*100\r\n", "100 elements for a count of 3"},
+		{"bulk not element", ":1\r\n", "unexpected reply"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url, conns := stubRedis(t, tc.answer)
+			addr, _ := ParseRedisURL(url)
+			s := NewServer(Options{Cache: cache.New(cache.Options{Budget: 64 << 10})})
+			logs := new(logBuffer)
+			r := s.NewRedis(RedisOptions{Addr: addr, Key: "q", PopCount: 3, IOTimeout: 100 * time.Millisecond,
+				Logger: slog.New(slog.NewTextHandler(logs, nil))})
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { r.Run(ctx); close(done) }()
+			waitFor(t, "2 errors", func() bool { return r.Stats().Errors.Load() >= 2 })
+			cancel()
+			<-done
+			if !strings.Contains(logs.String(), tc.logged) || strings.Count(logs.String(), "unavailable") != 1 {
+				t.Errorf("want one warning with %q:\n%s", tc.logged, logs)
+			}
+			if conns.Load() < 2 {
+				t.Errorf("%d connections, want a new one after each failure", conns.Load())
+			}
+		})
+	}
+}
+
+// At shutdown, an exchange that takes elements gets a second to finish,
+// not the whole IOTimeout, and a blocking wait is cut short at once.
+func TestRedisShutdownWhileHung(t *testing.T) {
+	url, conns := stubRedis(t, "")
+	addr, _ := ParseRedisURL(url)
+	s := NewServer(Options{Cache: cache.New(cache.Options{Budget: 64 << 10})})
+	r := s.NewRedis(RedisOptions{Addr: addr, Key: "q", IOTimeout: time.Minute})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Run(ctx); close(done) }()
+	waitFor(t, "a connection", func() bool { return conns.Load() == 1 })
+	time.Sleep(50 * time.Millisecond) // the RPOP is sent and unanswered
+	start := time.Now()
+	cancel()
+	select {
+	case <-done:
+		if d := time.Since(start); d < shutdownGrace/2 {
+			t.Errorf("Run returned %v after the cancel: the exchange under way got no grace", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run still blocked 10s after the cancel, with an IOTimeout of a minute")
+	}
+	if e := r.Stats().Errors.Load(); e != 0 {
+		t.Errorf("%d errors counted for a shutdown", e)
+	}
 }
