@@ -239,7 +239,7 @@ func (r *Redis) Run(ctx context.Context) {
 }
 
 // session connects, logs in and consumes until an error or the end of ctx,
-// calling ok after each request that succeeded.
+// calling ok after each round that succeeded.
 func (r *Redis) session(ctx context.Context, ok func()) error {
 	a := r.o.Addr
 	d := net.Dialer{Timeout: r.o.IOTimeout}
@@ -288,13 +288,15 @@ func (r *Redis) session(ctx context.Context, ok func()) error {
 		if err != nil {
 			return err
 		}
-		ok()
 		if n == r.o.PopCount {
+			ok()
 			continue // there may be more
 		}
+		// Recovered only once the wait works too: a server that takes
+		// RPOP but refuses BLMOVE (an ACL without it) is one outage,
+		// not a recovery and a failure every round.
 		r.arm(ctx, true)
-		err = r.wait(c)
-		if err != nil {
+		if err := r.wait(c); err != nil {
 			return err
 		}
 		ok()

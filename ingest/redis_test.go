@@ -495,3 +495,20 @@ func TestRedisShutdownWhileHung(t *testing.T) {
 		t.Errorf("%d errors counted for a shutdown", e)
 	}
 }
+
+// An ACL user that may RPOP but not BLMOVE: the elements are still taken
+// (one round per backoff), and it is one outage in the log, not a recovery
+// and a failure every round.
+func TestRedisNoBlockingRight(t *testing.T) {
+	srv := redistest.Start(t)
+	srv.Cli("ACL", "SETUSER", "popper", "on", ">pw", "~q", "+rpop")
+	srv.Cli("LPUSH", "q", "first 1")
+	r, c, logs := runRedis(t, fmt.Sprintf("redis://popper:pw@127.0.0.1:%d", srv.Port), "q")
+	waitFor(t, "3 errors", func() bool { return r.Stats().Errors.Load() >= 3 })
+	srv.Cli("LPUSH", "q", "second 2")
+	waitFor(t, "the second element", func() bool { return strings.Contains(values(c), "second 2") })
+	l := logs.String()
+	if !strings.Contains(l, "NOPERM") || strings.Count(l, "unavailable") != 1 || strings.Contains(l, "reachable again") {
+		t.Fatalf("want one warning with NOPERM and no recovery:\n%s", l)
+	}
+}
