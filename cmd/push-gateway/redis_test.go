@@ -171,6 +171,17 @@ func TestRedisPassword(t *testing.T) {
 	})
 }
 
+// waitLog waits until the daemon has logged a line containing s: the
+// recovery is logged once a blocking wait has worked too, within a second
+// of the first request that did.
+func (d *daemon) waitLog(t *testing.T, s string) {
+	t.Helper()
+	eventually(t, 15*time.Second, "a log line with "+s, func() (bool, string) {
+		l := d.stderr.String()
+		return strings.Contains(l, s), l
+	})
+}
+
 // waitAtLeast scrapes until the unlabelled series name reaches min.
 func (d *daemon) waitAtLeast(t *testing.T, min float64, name string) {
 	t.Helper()
@@ -246,6 +257,7 @@ func TestRedisRestartLosesNothing(t *testing.T) {
 	if got := srv.Cli("LLEN", key); got != "0" {
 		t.Errorf("LLEN = %s at the end, want 0", got)
 	}
+	d.waitLog(t, "Redis list reachable again")
 	l := d.stderr.String()
 	if strings.Count(l, "Redis list unavailable") != 1 || strings.Count(l, "Redis list reachable again") != 1 {
 		t.Errorf("want one warning and one recovery in the log:\n%s", l)
@@ -345,6 +357,7 @@ func TestRedisDownAtStart(t *testing.T) {
 	srv.StartOn(srv.Port)
 	srv.Cli("LPUSH", "prom-stream-gateway:metric-queue", "late_element 7")
 	d.waitValue(t, 15*time.Second, 7, "late_element")
+	d.waitLog(t, "Redis list reachable again")
 	d.stop(syscall.SIGTERM)
 	l := d.stderr.String()
 	if strings.Count(l, "Redis list unavailable") != 1 || strings.Count(l, "Redis list reachable again") != 1 {
