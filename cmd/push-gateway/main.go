@@ -85,6 +85,10 @@ type CLI struct {
 
 		FirstByteTimeout time.Duration `default:"10s" help:"A connection on the push socket that sends nothing at all this long after it opened is closed."`
 		BodyTimeout      time.Duration `default:"10s" help:"An HTTP push body on the socket must have arrived this long after its head; a slower one gets 408 and changes nothing."`
+
+		RedisURL      string `name:"redis-url" help:"Also take metrics from a Redis list: redis://[[user]:password@]host[:port][/db] or unix://[[user]:password@]/path/redis.sock[?db=N]. Off when empty."`
+		RedisKey      string `name:"redis-key" default:"prom-stream-gateway:metric-queue" help:"The Redis list to consume (producers LPUSH JSON events or text lines onto it)."`
+		RedisPopCount int    `name:"redis-pop-count" default:"25" help:"Elements taken from the Redis list per request."`
 	} `embed:"" prefix:"ingest." group:"Ingest (the push socket)"`
 	Web struct {
 		ListenAddress          string `default:":9091" help:"TCP address of the read-only HTTP server."`
@@ -132,6 +136,10 @@ func (c *CLI) Validate() error {
 		return fmt.Errorf("--ingest.body-timeout: %s is not positive", c.Ingest.BodyTimeout)
 	case c.Ingest.MaxLineLength < 256:
 		return fmt.Errorf("--ingest.max-line-length: %d bytes is below the minimum of 256", c.Ingest.MaxLineLength)
+	case c.Ingest.RedisPopCount < 1 || c.Ingest.RedisPopCount > 10000:
+		return fmt.Errorf("--ingest.redis-pop-count: %d is not between 1 and 10000", c.Ingest.RedisPopCount)
+	case c.Ingest.RedisKey == "":
+		return errors.New("--ingest.redis-key: empty")
 	case c.Web.MaxRequestsInFlight < 1:
 		return fmt.Errorf("--web.max-requests-in-flight: %d is below 1", c.Web.MaxRequestsInFlight)
 	case c.Web.MaxConnections < 1:
@@ -148,6 +156,11 @@ func (c *CLI) Validate() error {
 	}
 	if err := c.validateRemoteWrite(); err != nil {
 		return err
+	}
+	if u := c.Ingest.RedisURL; u != "" {
+		if _, err := ingest.ParseRedisURL(u); err != nil {
+			return fmt.Errorf("--ingest.redis-url: %w", err)
+		}
 	}
 	if g := c.Ingest.SocketGroup; g != "" {
 		if _, err := lookupGroup(g); err != nil {
@@ -350,12 +363,27 @@ func serve(ctx context.Context, cli *CLI, webConf *webconf.Web, logger *slog.Log
 		// limit, counted from its first byte.
 		HeadTimeout: expose.DefaultReadHeaderTimeout,
 	})
+	// The Redis list consumer exists only when its URL is set: otherwise
+	// nothing of it runs or is allocated.
+	var redis *ingest.Redis
+	if u := cli.Ingest.RedisURL; u != "" {
+		addr, _ := ingest.ParseRedisURL(u) // checked by Validate
+		redis = ing.NewRedis(ingest.RedisOptions{
+			Addr:     addr,
+			Key:      cli.Ingest.RedisKey,
+			PopCount: cli.Ingest.RedisPopCount,
+			Logger:   logger.With("component", "redis"),
+		})
+	}
 	var self []expose.SelfFamily
 	var webRefused atomic.Uint64
 	if !cli.Web.DisableExporterMetrics {
 		self = selfMetrics(c, ing.Stats(), push.Stats, &webRefused, web.Stats, sockHTTP.Stats)
 		if rw != nil {
 			self = append(self, rw.metrics()...)
+		}
+		if redis != nil {
+			self = append(self, redisMetrics(redis.Stats())...)
 		}
 	}
 	h := expose.New(expose.Options{
@@ -436,6 +464,16 @@ func serve(ctx context.Context, cli *CLI, webConf *webconf.Web, logger *slog.Log
 			errc <- fmt.Errorf("push socket: %w", err)
 		}
 	}()
+	// The consumer stops with its own context, cancelled at shutdown, and
+	// applies what it has taken before redisDone closes.
+	rctx, rcancel := context.WithCancel(context.Background())
+	defer rcancel()
+	redisDone := make(chan struct{})
+	if redis != nil {
+		go func() { defer close(redisDone); redis.Run(rctx) }()
+	} else {
+		close(redisDone)
+	}
 	go func() {
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
@@ -483,8 +521,14 @@ func serve(ctx context.Context, cli *CLI, webConf *webconf.Web, logger *slog.Log
 		wg.Add(1)
 		go func() { defer wg.Done(); s.Shutdown(hctx) }()
 	}
+	rcancel()
 	if err := ing.Shutdown(sctx); err != nil {
 		logger.Warn("push socket did not close cleanly", "err", err)
+	}
+	select {
+	case <-redisDone:
+	case <-sctx.Done():
+		logger.Warn("Redis list consumer did not stop in time")
 	}
 	wg.Wait()
 	hcancel()

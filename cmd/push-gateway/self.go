@@ -89,3 +89,18 @@ func selfMetrics(c *cache.Cache, in *ingest.Stats, pushes *ingest.PushStats, web
 		}},
 	}
 }
+
+// redisMetrics are the Redis list consumer's families, present only when
+// --ingest.redis-url is set.
+func redisMetrics(r *ingest.RedisStats) []expose.SelfFamily {
+	counter := func(name, help string, v *atomic.Uint64) expose.SelfFamily {
+		return expose.SelfFamily{Name: name, Append: func(dst []byte) []byte {
+			dst = expose.AppendHeader(dst, name, help, cache.Counter)
+			return expose.AppendSample(dst, name, "", "", float64(v.Load()))
+		}}
+	}
+	return []expose.SelfFamily{
+		counter("push_gateway_redis_elements_total", "Elements taken from the Redis list (--ingest.redis-key); their lines are counted in push_gateway_ingest_lines_total and push_gateway_ingest_lines_rejected_total.", &r.Elements),
+		counter("push_gateway_redis_errors_total", "Failed connections, logins and commands on the Redis list; each is retried with backoff.", &r.Errors),
+	}
+}
