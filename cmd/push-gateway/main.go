@@ -392,7 +392,7 @@ func serve(ctx context.Context, cli *CLI, webConf *webconf.Web, logger *slog.Log
 		Self:          self,
 		Version:       version.Info(),
 		Start:         start,
-		Status:        statusSections(ing.Stats(), push.Stats, &webRefused, web.Stats, sockHTTP.Stats),
+		Status:        append(statusSections(ing.Stats(), push.Stats, &webRefused, web.Stats, sockHTTP.Stats, redisStats(redis)), rw.status()...),
 		MaxInFlight:   cli.Web.MaxRequestsInFlight,
 		Refused:       &webRefused,
 		ScrapeMemory:  int64(cli.Web.ScrapeMemory),

@@ -181,6 +181,30 @@ type remoteWrite struct {
 	client *httpc.Client
 	sender *remotewrite.Sender
 	stats  *remotewrite.Stats
+	url    string // without user info or query
+}
+
+// status is the status page's section on remote write.
+func (r *remoteWrite) status() []expose.StatusSection {
+	if r == nil {
+		return nil
+	}
+	return []expose.StatusSection{{Title: "Remote write", Rows: func(t *expose.StatusTable) {
+		t.Text("Receiver", r.url)
+		if ms := r.stats.LastSuccess.Load(); ms != 0 {
+			t.Time("Last success", time.UnixMilli(ms))
+		} else {
+			t.Text("Last success", "never")
+		}
+		t.Bytes("Queue", r.stats.QueueBytes.Load())
+		t.Uint("Samples sent", r.stats.Sent.Load())
+		t.Uint("Samples dropped", r.stats.Dropped.Load())
+		t.Uint("Samples sent again", r.stats.Retried.Load())
+		if msg, at := r.stats.LastError(); msg != "" {
+			t.Time("Last error", at)
+			t.Text("Last error was", msg)
+		}
+	}}}
 }
 
 func newRemoteWrite(cli *CLI, c *cache.Cache, logger *slog.Logger) (*remoteWrite, error) {
@@ -236,7 +260,7 @@ func newRemoteWrite(cli *CLI, c *cache.Cache, logger *slog.Logger) (*remoteWrite
 	logger.Info("remote write on", "url", shown.String(), "interval", f.Interval,
 		"queue_size", int(f.QueueSize), "external_labels", strings.Join(extNames, ","),
 		"proxy", proxyHost(proxy))
-	return &remoteWrite{client: client, sender: s, stats: stats}, nil
+	return &remoteWrite{client: client, sender: s, stats: stats, url: shown.String()}, nil
 }
 
 func (rw *remoteWrite) close()                         { rw.client.Close() }

@@ -27,3 +27,4 @@ func newRemoteWrite(*CLI, *cache.Cache, *slog.Logger) (*remoteWrite, error) { re
 func (*remoteWrite) close()                         {}
 func (*remoteWrite) run(ctx, drain context.Context) {}
 func (*remoteWrite) metrics() []expose.SelfFamily   { return nil }
+func (*remoteWrite) status() []expose.StatusSection { return nil }

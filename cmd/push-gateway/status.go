@@ -10,8 +10,8 @@ import (
 // statusSections returns the daemon's tables of the status page: the same
 // counters as the self-metrics (self.go), for a person to read. They are
 // shown with --web.disable-exporter-metrics too.
-func statusSections(in *ingest.Stats, pushes *ingest.PushStats, webRefused *atomic.Uint64, web, sockHTTP *expose.ServerStats) []expose.StatusSection {
-	return []expose.StatusSection{
+func statusSections(in *ingest.Stats, pushes *ingest.PushStats, webRefused *atomic.Uint64, web, sockHTTP *expose.ServerStats, redis *ingest.RedisStats) []expose.StatusSection {
+	sections := []expose.StatusSection{
 		{Title: "Push socket", Rows: func(t *expose.StatusTable) {
 			t.Uint("Lines and events applied", in.Lines.Load())
 			t.Int("Open connections", in.Connections.Load())
@@ -43,4 +43,19 @@ func statusSections(in *ingest.Stats, pushes *ingest.PushStats, webRefused *atom
 			t.Uint("Requests refused with 503: too many at once, or --web.scrape-memory held", webRefused.Load())
 		}},
 	}
+	if redis != nil {
+		sections = append(sections, expose.StatusSection{Title: "Redis list", Rows: func(t *expose.StatusTable) {
+			t.Uint("Elements taken", redis.Elements.Load())
+			t.Uint("Errors (connections and commands)", redis.Errors.Load())
+		}})
+	}
+	return sections
+}
+
+// redisStats are the Redis consumer's counters, nil when it is off.
+func redisStats(r *ingest.Redis) *ingest.RedisStats {
+	if r == nil {
+		return nil
+	}
+	return r.Stats()
 }

@@ -67,8 +67,24 @@ type Stats struct {
 	QueueBytes             atomic.Int64
 	LastSuccess            atomic.Int64 // unix milliseconds of the last 2xx; 0 never
 
-	mu    sync.Mutex
-	codes []codeCount // requests by HTTP status or "error", sorted by code
+	mu        sync.Mutex
+	codes     []codeCount // requests by HTTP status or "error", sorted by code
+	lastError string      // why the last request that failed did, for the status page
+	lastErrAt time.Time
+}
+
+// LastError tells why the last failed request failed, and when; "" if none
+// has.
+func (s *Stats) LastError() (string, time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastError, s.lastErrAt
+}
+
+func (s *Stats) setLastError(msg string, at time.Time) {
+	s.mu.Lock()
+	s.lastError, s.lastErrAt = msg, at
+	s.mu.Unlock()
 }
 
 type codeCount struct {
@@ -229,8 +245,14 @@ func (s *Sender) send(ctx context.Context, r *request) {
 			// recoverable); a redirect is not followed.
 			s.q.finish(r)
 			s.stats.Dropped.Add(uint64(r.samples))
+			s.stats.setLastError(code+" "+message(resp.Body)+" (dropped)", s.o.Now())
 			s.logRefusal(resp)
 			return
+		}
+		if err != nil {
+			s.stats.setLastError(err.Error(), s.o.Now())
+		} else {
+			s.stats.setLastError(code+" "+message(resp.Body)+" (retried)", s.o.Now())
 		}
 		if !s.failing {
 			s.failing = true
