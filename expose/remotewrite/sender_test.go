@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -84,7 +85,7 @@ type rig struct {
 	stats *Stats
 	p     *fakePoster
 	logs  *logBuffer
-	ms    int64
+	ms    atomic.Int64 // the clock, in Unix milliseconds
 }
 
 func newRig(t *testing.T, o Options, answer func(context.Context, int) (Response, error)) *rig {
@@ -92,7 +93,7 @@ func newRig(t *testing.T, o Options, answer func(context.Context, int) (Response
 	r.p = &fakePoster{t: t, answer: answer}
 	o.Cache, o.Poster, o.Encoder = r.c, r.p, NewEncoder(nil, false)
 	o.Logger = slog.New(slog.NewTextHandler(r.logs, nil))
-	o.Now = func() time.Time { return time.UnixMilli(r.ms) }
+	o.Now = func() time.Time { return time.UnixMilli(r.ms.Load()) }
 	if o.Interval == 0 {
 		o.Interval = time.Hour // snapshots are taken by the test
 	}
@@ -111,7 +112,7 @@ func newRig(t *testing.T, o Options, answer func(context.Context, int) (Response
 func (r *rig) snap(t *testing.T, v int) {
 	t.Helper()
 	fill(t, r.c, fmt.Sprintf("g - %d\n", v))
-	r.ms = int64(v) * 1000
+	r.ms.Store(int64(v) * 1000)
 	r.s.snapshot()
 }
 
