@@ -175,7 +175,11 @@ func expiryMatchesModel(t *testing.T, seed uint64) {
 	clk := newClock()
 	const ttl = 10 * time.Second
 	c := New(Options{Budget: 64 << 10, TTL: ttl, Now: clk.Now})
-	updated := map[string]time.Time{} // the model: each series' last update
+	type life struct {
+		at  time.Time
+		ttl time.Duration // 0 never
+	}
+	updated := map[string]life{} // the model: each series' last update and TTL
 	r := rand.New(rand.NewPCG(seed, 2))
 	// The cache counts time in ticks of 10ms; a clock that moves by whole
 	// ticks makes the model exact.
@@ -183,8 +187,8 @@ func expiryMatchesModel(t *testing.T, seed uint64) {
 	check := func(step int, what string) {
 		t.Helper()
 		var want []string
-		for k, at := range updated {
-			if clk.Now().Sub(at) < ttl {
+		for k, l := range updated {
+			if l.ttl == 0 || clk.Now().Sub(l.at) < l.ttl {
 				want = append(want, k)
 			} else {
 				delete(updated, k)
@@ -228,9 +232,26 @@ func expiryMatchesModel(t *testing.T, seed uint64) {
 			}
 			check(step, "after a load")
 		default:
+			// Half the updates name a TTL of their own: shorter or longer
+			// than the cache's, the cache's, or none.
 			k := fmt.Sprint(r.IntN(40))
-			mustSet(t, c, "m", 1, "i", k)
-			updated[k] = clk.Now()
+			d, own := ttl, DefaultTTL
+			switch r.IntN(8) {
+			case 0:
+				d, own = 0, 0
+			case 1:
+				d, own = ttl, ttl
+			case 2, 3:
+				d = time.Duration(1+r.IntN(2000)) * tickUnit
+				own = d
+			}
+			b := c.Begin()
+			b.SetTTL(own)
+			if err := b.Set([]byte("m"), lbls("i", k), 1); err != nil {
+				t.Fatal(err)
+			}
+			b.End()
+			updated[k] = life{clk.Now(), d}
 		}
 	}
 }
