@@ -120,7 +120,7 @@ type Cache struct {
 	swept   bool
 	// wttl is the TTL, in ticks, that the writes in progress give what
 	// they update, or ttlDefault; lockWrite resets it.
-	wttl uint32
+	wttl  uint32
 	moved []byte // key of a record that stamp moves; see stampSlow
 }
 
