@@ -1,0 +1,167 @@
+package ingest
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/model"
+
+	"github.com/push-gateway/push-gateway/cache"
+)
+
+// TestParseDurationMatchesModel compares ParseDuration with the
+// model.ParseDuration it stands for, on chosen and on random strings.
+func TestParseDurationMatchesModel(t *testing.T) {
+	cases := []string{
+		"", "0", "00", "0s", "90s", "25h", "1d", "1w", "1y", "1h30m", "1h30m15s500ms", "30m1h", "1h1h",
+		"1.5h", "-1h", "h", "1", "1 h", " 1h", "1h ", "1ms", "1mss", "1us", "1ns", "1µs", "1H",
+		"9223372036854775807ns", "9223372036854ms", "9223372036855ms", "106751d", "106752d", "292y", "293y",
+		"18446744073709551615s", "18446744073709551616s", "99999999999999999999y", "1y1w1d1h1m1s1ms",
+		"default", "10m0s", "0h0m", "1d25h",
+	}
+	r := rand.New(rand.NewPCG(14, 1))
+	const alphabet = "0123456789smhdwy"
+	for range 20000 {
+		b := make([]byte, 1+r.IntN(10))
+		for i := range b {
+			b[i] = alphabet[r.IntN(len(alphabet))]
+		}
+		cases = append(cases, string(b))
+	}
+	for _, s := range cases {
+		want, werr := model.ParseDuration(s)
+		got, ok := ParseDuration([]byte(s))
+		if ok != (werr == nil) || ok && got != time.Duration(want) {
+			t.Errorf("ParseDuration(%q) = %v, %v; model says %v, %v", s, got, ok, time.Duration(want), werr)
+		}
+	}
+}
+
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// streamTTL applies each of lines on one connection's state, one batch per
+// element, as reads of the socket would.
+func streamTTL(s *Server, c *cache.Cache, st *lineState, batches ...string) {
+	for _, batch := range batches {
+		b := c.Begin()
+		for line := range strings.SplitSeq(batch, "\n") {
+			s.apply(b, st, []byte(line))
+		}
+		b.End()
+	}
+}
+
+// "# TTL" lines set the TTL of what follows on their connection, across
+// reads, until the next one; "# TTL default" goes back to --cache.ttl; a
+// bad one is a rejected line and changes nothing; a JSON event's "ttl" is
+// for that event only; another connection is not affected.
+func TestTTLLines(t *testing.T) {
+	clk := &testClock{t: time.Unix(1_700_000_000, 0)}
+	c := cache.New(cache.Options{TTL: time.Second, Now: clk.Now})
+	s := NewServer(Options{Cache: c})
+	var st, other lineState
+	streamTTL(s, c, &st,
+		"# TTL 25h\nbackup_last_success_timestamp_seconds 1.7e9",
+		"backup_size_bytes 100",         // next read: still 25h
+		"# TTL 1x\nbackup_files_total 3", // bad line: the connection keeps 25h
+		"# TTL default\nshort 1",
+		`{"type":"gauge","name":"event_long","value":1,"ttl":"1d"}`+"\n"+`{"type":"gauge","name":"event_short","value":1}`,
+		`{"type":"gauge","name":"bad_ttl","value":1,"ttl":"soon"}`,
+		"# TTL 0\nforever 1",
+	)
+	streamTTL(s, c, &other, "other 1")
+	if got := s.stats.Rejected[ReasonInvalidTTL].Load(); got != 2 {
+		t.Fatalf("invalid_ttl rejections: %d, want 2", got)
+	}
+	clk.Add(2 * time.Second)
+	want := "backup_files_total 3\nbackup_last_success_timestamp_seconds 1.7e+09\nbackup_size_bytes 100\nevent_long 1\nforever 1\n"
+	if got := values(c); got != want {
+		t.Fatalf("after 2s:\n%s\nwant\n%s", got, want)
+	}
+	clk.Add(24*time.Hour + time.Second)
+	if got, want := values(c), "backup_files_total 3\nbackup_last_success_timestamp_seconds 1.7e+09\nbackup_size_bytes 100\nforever 1\n"; got != want {
+		t.Fatalf("after a day:\n%s\nwant\n%s", got, want)
+	}
+	clk.Add(time.Hour)
+	if got := values(c); got != "forever 1\n" {
+		t.Fatalf("after 25h:\n%s", got)
+	}
+}
+
+// A "# TTL" line is a comment to every parser but the raw stream's.
+func TestTTLLineIsACommentElsewhere(t *testing.T) {
+	var p Parser
+	for _, line := range []string{"# TTL 25h", "# TTL nonsense", "# TTL"} {
+		if kind, err := p.Parse([]byte(line)); kind != LineIgnored || err != nil {
+			t.Errorf("%q: %v, %v; want a comment", line, kind, err)
+		}
+	}
+	p.TTLLines = true
+	for line, want := range map[string]time.Duration{"# TTL 25h": 25 * time.Hour, "#TTL 0 ": 0, "# TTL default": cache.DefaultTTL, "# TTL  1h30m": 90 * time.Minute} {
+		if kind, err := p.Parse([]byte(line)); kind != LineTTL || err != nil || p.TTL != want {
+			t.Errorf("%q: %v, %v, %v; want a TTL of %v", line, kind, err, p.TTL, want)
+		}
+	}
+	for _, line := range []string{"# TTL", "# TTL 1.5h", "# TTL -1h", "# TTL 1h default"} {
+		var pe *ParseError
+		if _, err := p.Parse([]byte(line)); err == nil || !errors.As(err, &pe) || pe.Reason != ReasonInvalidTTL {
+			t.Errorf("%q: %v; want %s", line, err, ReasonInvalidTTL)
+		}
+	}
+}
+
+// TestApplyWithTTLAllocatesNothing: after "# TTL", an update of an existing
+// series allocates nothing either, in new batches too.
+func TestApplyWithTTLAllocatesNothing(t *testing.T) {
+	c := cache.New(cache.Options{TTL: time.Minute})
+	s := NewServer(Options{Cache: c})
+	var p lineState
+	line := []byte(`edge_device_metric_001{instance="router-01.lan",job="pushgateway",path="/x/0001"} 42.5`)
+	streamTTL(s, c, &p, "# TTL 25h\n"+string(line))
+	allocs := testing.AllocsPerRun(1000, func() {
+		tx := c.Begin()
+		s.apply(tx, &p, line)
+		tx.End()
+	})
+	if allocs != 0 {
+		t.Fatalf("applying a line with a TTL to an existing series allocates %v times", allocs)
+	}
+	if st := c.Stats(); st.Series != 1 {
+		t.Fatalf("series: %d", st.Series)
+	}
+}
+
+func ExampleParseDuration() {
+	for _, s := range []string{"90s", "25h", "1d", "1w", "1h30m", "0", "1.5h"} {
+		d, ok := ParseDuration([]byte(s))
+		fmt.Println(s, d, ok)
+	}
+	// Output:
+	// 90s 1m30s true
+	// 25h 25h0m0s true
+	// 1d 24h0m0s true
+	// 1w 168h0m0s true
+	// 1h30m 1h30m0s true
+	// 0 0s true
+	// 1.5h 0s false
+}
