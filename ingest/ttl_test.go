@@ -82,7 +82,7 @@ func TestTTLLines(t *testing.T) {
 	var st, other lineState
 	streamTTL(s, c, &st,
 		"# TTL 25h\nbackup_last_success_timestamp_seconds 1.7e9",
-		"backup_size_bytes 100",         // next read: still 25h
+		"backup_size_bytes 100",          // next read: still 25h
 		"# TTL 1x\nbackup_files_total 3", // bad line: the connection keeps 25h
 		"# TTL default\nshort 1",
 		`{"type":"gauge","name":"event_long","value":1,"ttl":"1d"}`+"\n"+`{"type":"gauge","name":"event_short","value":1}`,
