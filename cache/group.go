@@ -428,6 +428,56 @@ func (c *Cache) DeleteGroup(group []Label) {
 	}
 }
 
+// DeleteSeries removes every series of family name whose labels include
+// each pair of match (all of them for none; an empty value matches a
+// series without that label), wherever they came from: the raw stream, a
+// seed push, any group. A family left without series goes too.
+func (c *Cache) DeleteSeries(name []byte, match []Label) {
+	c.lockWrite()
+	defer c.mu.Unlock()
+	left := false
+	for off := 0; off < c.end; off += c.size(off) {
+		if k := c.kind(off); k != kindPlain && k != kindCompound {
+			continue
+		}
+		n, ls := splitKey(c.key(off))
+		if !bytes.Equal(n, name) {
+			continue
+		}
+		if hasLabels(ls, match) {
+			c.remove(off)
+		} else {
+			left = true
+		}
+	}
+	if f := c.family(name); f >= 0 && !left {
+		c.remove(f)
+	}
+}
+
+// hasLabels reports whether the encoded label set ls holds every pair of
+// match.
+func hasLabels(ls []byte, match []Label) bool {
+	for _, m := range match {
+		var v []byte
+		for rest := ls; ; {
+			n, val, r, ok := nextLabel(rest)
+			if !ok {
+				break
+			}
+			if bytes.Equal(n, m.Name) {
+				v = val
+				break
+			}
+			rest = r
+		}
+		if !bytes.Equal(v, m.Value) {
+			return false
+		}
+	}
+	return true
+}
+
 // keyString renders a key as name{label="value",...} for error messages.
 func keyString(key []byte) string {
 	name, ls := splitKey(key)

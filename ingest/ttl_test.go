@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -164,4 +165,113 @@ func ExampleParseDuration() {
 	// 1h30m 1h30m0s true
 	// 0 0s true
 	// 1.5h 0s false
+}
+
+// request sends one request to h and returns the response.
+func request(h *PushHandler, method, path, query, body string) PushResponse {
+	return h.Handle(&PushRequest{Method: method, Path: path, RawQuery: query, ContentLength: int64(len(body)), Body: strings.NewReader(body)})
+}
+
+// The /ttl/<DURATION> prefix works in front of every push path; a bad
+// duration is a 400 that changes nothing, not even push_failure_time_seconds.
+func TestTTLPathPrefix(t *testing.T) {
+	clk := &testClock{t: time.Unix(1_700_000_000, 0)}
+	c := cache.New(cache.Options{TTL: time.Second, Now: clk.Now})
+	h := &PushHandler{Cache: c}
+	for _, r := range []struct {
+		method, path, query, body string
+		code                      int
+	}{
+		{"PUT", "/ttl/25h/metrics/job/backup", "", "backup_last_success_timestamp_seconds 1.7e9\n", 200},
+		{"POST", "/ttl/1d/aggregate/metrics/job/agg", "", "# TYPE runs_total counter\nruns_total 1\n", 200},
+		{"PATCH", "/ttl/1w/metrics/patched_total", "x=y", "", 202},
+		{"POST", "/ttl/1h30m/metrics", "", "# TYPE seeded_total counter\nseeded_total 2\n", 202},
+		{"PUT", "/metrics/job/short", "", "short 1\n", 200},
+		{"PUT", "/ttl/1.5h/metrics/job/bad", "", "bad 1\n", 400},
+		{"PUT", "/ttl/25h/metrics/job/short", "", "short{x=\"1\" 1\n", 400}, // a body that does not decode
+		{"POST", "/ttl/-1h/metrics", "", "bad 1\n", 400},
+		{"PATCH", "/ttl/forever/metrics/bad", "", "", 400},
+		{"PUT", "/ttl/25h", "", "bad 1\n", 404},
+	} {
+		if res := request(h, r.method, r.path, r.query, r.body); res.Code != r.code {
+			t.Fatalf("%s %s: %d %s, want %d", r.method, r.path, res.Code, res.Message, r.code)
+		}
+	}
+	clk.Add(2 * time.Second)
+	got := values(c)
+	for _, want := range []string{
+		"backup_last_success_timestamp_seconds job=backup 1.7e+09", "runs_total job=agg 1",
+		"patched_total x=y 1", "seeded_total 2", "push_time_seconds job=backup", "push_time_seconds job=agg",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("after 2s, %q missing from:\n%s", want, got)
+		}
+	}
+	for _, gone := range []string{"job=short", "bad"} {
+		if strings.Contains(got, gone) {
+			t.Errorf("after 2s, %q still in:\n%s", gone, got)
+		}
+	}
+	clk.Add(90 * time.Minute)
+	if got := values(c); strings.Contains(got, "seeded_total") || !strings.Contains(got, "patched_total") {
+		t.Errorf("after 1h30m:\n%s", got)
+	}
+}
+
+// The seed endpoints: POST /metrics aggregates without a group, a body may
+// be one JSON string of text, DELETE /metrics/<NAME> removes a family
+// wherever it came from, with ?<LABEL>=<VALUE> only the series matching.
+func TestSeedEndpoints(t *testing.T) {
+	c := cache.New(cache.Options{})
+	h := &PushHandler{Cache: c}
+	text := "# TYPE my_counter counter\nmy_counter{user=\"user1\",plan=\"pro\"} 1\nmy_counter{user=\"user2\",plan=\"free\"} 3\n"
+	for _, body := range []string{text, " \n" + jsonQuote(text)} {
+		if res := request(h, "POST", "/metrics", "", body); res.Code != 202 {
+			t.Fatalf("POST /metrics %q: %d %s", body, res.Code, res.Message)
+		}
+	}
+	if got, want := values(c), "my_counter plan=pro user=user1 2\nmy_counter plan=free user=user2 6\n"; got != want {
+		t.Fatalf("two seed pushes:\n%s\nwant\n%s", got, want)
+	}
+	for _, body := range []string{`"unterminated`, `"a" "b"`, "my_counter{ 1\n", "# TYPE my_counter gauge\nmy_counter 1\n"} {
+		if res := request(h, "POST", "/metrics", "", body); res.Code != 400 {
+			t.Fatalf("POST /metrics %q: %d, want 400", body, res.Code)
+		}
+	}
+	if res := request(h, "PUT", "/metrics", "", text); res.Code != 405 {
+		t.Fatalf("PUT /metrics: %d, want 405", res.Code)
+	}
+	// A pushed group's series and a raw stream's go too.
+	if res := request(h, "PUT", "/metrics/job/j", "", "# TYPE my_counter counter\nmy_counter{user=\"user3\"} 5\nother 1\n"); res.Code != 200 {
+		t.Fatalf("push: %d %s", res.Code, res.Message)
+	}
+	b := c.Begin()
+	b.Set([]byte("my_counter"), []cache.Label{{Name: []byte("user"), Value: []byte("user4")}}, 9)
+	b.End()
+	if res := request(h, "DELETE", "/metrics/my_counter", "plan=pro&user=user1", ""); res.Code != 202 {
+		t.Fatalf("DELETE with labels: %d %s", res.Code, res.Message)
+	}
+	if got := values(c); strings.Contains(got, "user1") || !strings.Contains(got, "user2") {
+		t.Fatalf("after DELETE ?plan=pro&user=user1:\n%s", got)
+	}
+	if res := request(h, "DELETE", "/metrics/nothing_here", "", ""); res.Code != 202 {
+		t.Fatalf("DELETE of nothing: %d", res.Code)
+	}
+	if res := request(h, "DELETE", "/metrics/my_counter", "", ""); res.Code != 202 {
+		t.Fatalf("DELETE: %d", res.Code)
+	}
+	if got := values(c); strings.Contains(got, "my_counter") || !strings.Contains(got, "other job=j 1") {
+		t.Fatalf("after DELETE /metrics/my_counter:\n%s", got)
+	}
+	if res := request(h, "DELETE", "/metrics/job", "", ""); res.Code != 400 {
+		t.Fatalf("DELETE /metrics/job: %d, want the group path's 400", res.Code)
+	}
+	if res := request(h, "DELETE", "/metrics/1bad", "", ""); res.Code != 400 {
+		t.Fatalf("DELETE of a bad name: %d, want 400", res.Code)
+	}
+}
+
+func jsonQuote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }
