@@ -92,7 +92,7 @@ type Parser struct {
 	// TTLLines makes "# TTL <duration>" and "# TTL default" lines, which the
 	// raw stream reads, LineTTL; without it they are comments.
 	TTLLines bool
-	TTL      time.Duration
+	TTL      time.Duration // of the last LineTTL
 
 	buf    []byte        // unescaped label values and help text of the current line
 	sorted []cache.Label // scratch for the duplicate check of long label sets
@@ -160,7 +160,7 @@ func skipBlank(line []byte, i int) int {
 // Parse reads nothing across lines: a second TYPE for a family or a repeated
 // series is the caller's concern. Errors are *ParseError.
 func (p *Parser) Parse(line []byte) (LineKind, error) {
-	p.Name, p.Help, p.Value, p.Type, p.Timestamp, p.TTL = nil, nil, 0, cache.Untyped, false, cache.DefaultTTL
+	p.Name, p.Help, p.Value, p.Type, p.Timestamp = nil, nil, 0, cache.Untyped, false
 	p.Labels = p.Labels[:0]
 	p.buf = p.buf[:0]
 	i := skipBlank(line, 0)
