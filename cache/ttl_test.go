@@ -200,3 +200,30 @@ func TestEvictionIgnoresTTL(t *testing.T) {
 		t.Fatalf("nothing evicted: %+v", st)
 	}
 }
+
+// DeleteSeries removes the series of a family that hold every pair given
+// (an empty value: those without the label), from any source, and the
+// family once it has none.
+func TestDeleteSeries(t *testing.T) {
+	c := New(Options{})
+	mustSet(t, c, "m", 1, "a", "1", "b", "x")
+	mustSet(t, c, "m", 2, "a", "1")
+	mustSet(t, c, "m", 3, "a", "2")
+	mustSet(t, c, "other", 4, "a", "1")
+	if err := c.Push(lbls("job", "j"), []PushFamily{fam("m", Untyped, val(5, "a", "1"))}, ReplaceGroup); err != nil {
+		t.Fatal(err)
+	}
+	c.DeleteSeries([]byte("m"), lbls("a", "1", "b", ""))
+	want := "m untyped\n  {a=1,b=x} 1\n  {a=2} 3\nother untyped\n  {a=1} 4\n"
+	if got := pushed(c); !strings.HasPrefix(got, want) {
+		t.Fatalf("after deleting m{a=\"1\",b=\"\"}:\n%s\nwant\n%s", got, want)
+	}
+	c.DeleteSeries([]byte("m"), nil)
+	if got := pushed(c); !strings.HasPrefix(got, "other untyped\n  {a=1} 4\n") {
+		t.Fatalf("after deleting m:\n%s", got)
+	}
+	c.DeleteSeries([]byte("nothing"), nil)
+	if err := c.AggregatePushTTL(nil, []PushFamily{fam("m", Counter, val(1))}, DefaultTTL); err != nil {
+		t.Fatalf("the family went with its series, yet a counter m is refused: %v", err)
+	}
+}
