@@ -2,6 +2,10 @@ package cache
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -225,5 +229,90 @@ func TestDeleteSeries(t *testing.T) {
 	c.DeleteSeries([]byte("nothing"), nil)
 	if err := c.AggregatePushTTL(nil, []PushFamily{fam("m", Counter, val(1))}, DefaultTTL); err != nil {
 		t.Fatalf("the family went with its series, yet a counter m is refused: %v", err)
+	}
+}
+
+// checkConsistent verifies what the cache's bookkeeping says of its arena:
+// live bytes, index entries, exposed series, and that every live record is
+// found by its key.
+func checkConsistent(t *testing.T, c *Cache, what string) {
+	t.Helper()
+	live, count, series := 0, 0, 0
+	for off := 0; off < c.end; off += c.size(off) {
+		if c.size(off) < deadMin {
+			t.Fatalf("%s: record at %d of size %d", what, off, c.size(off))
+		}
+		if c.kind(off) == kindDead {
+			continue
+		}
+		live += c.size(off)
+		count++
+		series += c.seriesOf(off)
+		if got := c.find(c.key(off), c.kind(off) == kindFamily); got != off {
+			t.Fatalf("%s: record at %d (%s) is found at %d", what, off, keyString(c.key(off)), got)
+		}
+		if c.flags(off)&flagTTL != 0 && c.ttlOf(off) > math.MaxInt32 {
+			t.Fatalf("%s: record at %d has TTL %d", what, off, c.ttlOf(off))
+		}
+	}
+	if live != c.live || count != c.count || series != c.series || c.used() > c.budget {
+		t.Fatalf("%s: arena holds %d bytes, %d records, %d series; the cache counts %d, %d, %d (budget %d, used %d)",
+			what, live, count, series, c.live, c.count, c.series, c.budget, c.used())
+	}
+}
+
+// Updates that give records a TTL, change it or take it away move records
+// (4 bytes more or less) in a small, full cache, among pushes, aggregates,
+// histograms and summaries: the cache's bookkeeping stays right, and an
+// update that succeeds is what a scrape then shows.
+func TestTTLMovesKeepTheCacheConsistent(t *testing.T) {
+	for seed := range uint64(8) {
+		clk := newClock()
+		c := New(Options{Budget: 2 << 10, TTL: time.Second, Now: clk.Now})
+		r := rand.New(rand.NewPCG(seed, 14))
+		ttls := []time.Duration{DefaultTTL, 0, time.Second, time.Hour, 25 * time.Hour}
+		c.SetType([]byte("h"), Histogram)
+		c.SetType([]byte("s"), Summary)
+		for step := range 3000 {
+			d := ttls[r.IntN(len(ttls))]
+			k := fmt.Sprint(r.IntN(12))
+			var err error
+			op := r.IntN(9)
+			b := c.Begin()
+			b.SetTTL(d)
+			switch op {
+			case 0:
+				err = b.Set([]byte("m"), lbls("i", k), float64(step))
+			case 1:
+				err = b.Set([]byte("h_bucket"), lbls("le", fmt.Sprint(r.IntN(4)), "i", k), float64(step))
+			case 2:
+				err = b.Set([]byte("s_sum"), lbls("i", k), float64(step))
+			case 3:
+				err = b.Add([]byte("c_total"), lbls("i", k), 1)
+			case 4:
+				err = b.ObserveHistogram([]byte("o"), lbls("i", k), 0.5, []float64{1, 2})
+			case 5:
+				err = b.SetHelp([]byte("m"), []byte(strings.Repeat("x", r.IntN(20))))
+			}
+			b.End()
+			switch op {
+			case 6:
+				err = c.PushTTL(lbls("job", k), []PushFamily{fam("g", Gauge, val(float64(step), "i", k))}, ReplaceGroup, d)
+			case 7:
+				err = c.AggregatePushTTL(lbls("job", "agg"), []PushFamily{fam("a_total", Counter, val(1, "i", k))}, d)
+			case 8:
+				clk.Add(time.Duration(r.IntN(150)) * 10 * time.Millisecond)
+				c.Expire()
+			}
+			if err != nil && !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("seed %d step %d op %d: %v", seed, step, op, err)
+			}
+			checkConsistent(t, c, fmt.Sprintf("seed %d step %d op %d", seed, step, op))
+			if op == 0 && err == nil {
+				if got := dump(c); !strings.Contains(got, fmt.Sprintf("{i=%s} %d\n", k, step)) {
+					t.Fatalf("seed %d step %d: m{i=%s} = %d not in\n%s", seed, step, k, step, got)
+				}
+			}
+		}
 	}
 }
