@@ -240,3 +240,65 @@ EOF
 		}
 	}
 }
+
+// The alert rules of the README's "Batch jobs" pass promtool's check, and
+// fire when the backup has not succeeded for more than 26 hours.
+func TestBatchJobsAlertRules(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Skip("promtool is not installed: apt-get install prometheus")
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "\n## Batch jobs\n")
+	if !ok {
+		t.Fatal(`README.md has no section "Batch jobs"`)
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	_, rules, ok := strings.Cut(section, "```yaml\n")
+	if !ok {
+		t.Fatal(`"Batch jobs" has no yaml block`)
+	}
+	rules, _, _ = strings.Cut(rules, "```")
+	if !strings.Contains(rules, "time() - backup_last_success_timestamp_seconds > 26*3600") {
+		t.Fatalf("the rules lack the issue's expression:\n%s", rules)
+	}
+	path := filepath.Join(t.TempDir(), "rules.yml")
+	if err := os.WriteFile(path, []byte(rules), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(promtool, "check", "rules", path).CombinedOutput(); err != nil {
+		t.Fatalf("promtool check rules: %v\n%s", err, out)
+	}
+	// A backup that succeeded at time 0 and never again: no alert at 25h,
+	// the alert at 27h.
+	unit := filepath.Join(filepath.Dir(path), "test.yml")
+	if err := os.WriteFile(unit, []byte(`rule_files: [rules.yml]
+evaluation_interval: 1m
+tests:
+  - interval: 1h
+    input_series:
+      - series: 'backup_last_success_timestamp_seconds{job="backup",instance="nas"}'
+        values: '0x30'
+    alert_rule_test:
+      - eval_time: 25h
+        alertname: BackupNotRun
+        exp_alerts: []
+      - eval_time: 27h
+        alertname: BackupNotRun
+        exp_alerts:
+          - exp_labels: {severity: warning, job: backup, instance: nas}
+            exp_annotations:
+              summary: "No successful backup of nas for more than 26 hours."
+      - eval_time: 27h
+        alertname: BackupMetricAbsent
+        exp_alerts: []
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(promtool, "test", "rules", unit).CombinedOutput(); err != nil {
+		t.Fatalf("promtool test rules: %v\n%s", err, out)
+	}
+}
