@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"time"
 )
 
 // Aggregation: updates that add up instead of replacing, for pushers that
@@ -93,7 +94,10 @@ func (c *Cache) familyFor(name []byte, t Type, now uint32) (int, error) {
 // timer has not swept it yet): an aggregate then starts again from zero.
 func (c *Cache) findLive(key []byte, now uint32) int {
 	off := c.find(key, false)
-	if off >= 0 && c.ttl != 0 && now-c.updated(off) >= c.ttl {
+	if off < 0 {
+		return -1
+	}
+	if ttl := c.ttlOf(off); ttl != 0 && now-c.updated(off) >= ttl {
 		c.stats.Expired++
 		c.remove(off)
 		return -1
@@ -187,14 +191,12 @@ func (c *Cache) update(name []byte, labels []Label, v float64, t Type, add bool,
 			v += getF(c.payload(off))
 		}
 		putF(c.payload(off), v)
-		c.touch(off, now)
-		c.touch(fam, now)
-		return nil
+		return c.stamp(off, fam, now)
 	}
 	var val [8]byte
 	putF(val[:], v)
-	c.rec = appendRecord(c.rec[:0], kindPlain, 0, now, key, val[:])
-	c.touch(fam, now)
+	fam = c.touchFamily(fam, now)
+	c.rec = appendRecord(c.rec[:0], kindPlain, 0, now, key, val[:], c.wttl)
 	if _, ok := c.insert(c.rec, fam); !ok {
 		return ErrTooLarge
 	}
@@ -222,8 +224,8 @@ func (b Batch) ObserveHistogram(name []byte, labels []Label, v float64, bounds [
 			putF(p[compoundFix+16*i:], bound)
 		}
 		observe(p, v)
-		c.rec = appendRecord(c.rec[:0], kindCompound, flagSum|flagCount, now, key, p)
-		c.touch(fam, now)
+		fam = c.touchFamily(fam, now)
+		c.rec = appendRecord(c.rec[:0], kindCompound, flagSum|flagCount, now, key, p, c.wttl)
 		if _, ok := c.insert(c.rec, fam); !ok {
 			return ErrTooLarge
 		}
@@ -236,9 +238,7 @@ func (b Batch) ObserveHistogram(name []byte, labels []Label, v float64, bounds [
 	observe(p, v)
 	c.setFlag(off, flagSum)
 	c.setFlag(off, flagCount)
-	c.touch(off, now)
-	c.touch(fam, now)
-	return nil
+	return c.stamp(off, fam, now)
 }
 
 // sameBounds reports whether the buckets of payload p have exactly the
@@ -293,8 +293,8 @@ func (b Batch) ObserveSummary(name []byte, labels []Label, v float64, quantiles 
 		}
 		binary.LittleEndian.PutUint16(p[compoundFix+16*n:], uint16(window))
 		observeWindow(p, v)
-		c.rec = appendRecord(c.rec[:0], kindCompound, flagSum|flagCount|flagSummary|flagWindow, now, key, p)
-		c.touch(fam, now)
+		fam = c.touchFamily(fam, now)
+		c.rec = appendRecord(c.rec[:0], kindCompound, flagSum|flagCount|flagSummary|flagWindow, now, key, p, c.wttl)
 		if _, ok := c.insert(c.rec, fam); !ok {
 			return ErrTooLarge
 		}
@@ -305,9 +305,7 @@ func (b Batch) ObserveSummary(name []byte, labels []Label, v float64, quantiles 
 		return fmt.Errorf("%w: %s has other quantiles, or was pushed", ErrBucketMismatch, keyString(key))
 	}
 	observeWindow(p, v)
-	c.touch(off, now)
-	c.touch(fam, now)
-	return nil
+	return c.stamp(off, fam, now)
 }
 
 func observeWindow(p []byte, v float64) {
@@ -352,11 +350,22 @@ func estimate(p []byte, scratch []float64) []float64 {
 // or a histogram whose bucket bounds differ from the stored ones, fails the
 // push and changes nothing.
 func (c *Cache) AggregatePush(group []Label, fams []PushFamily) error {
+	return c.AggregatePushTTL(group, fams, DefaultTTL)
+}
+
+// AggregatePushTTL is AggregatePush with a TTL, as PushTTL. With no
+// grouping labels at all it is the seed endpoints' POST /metrics: the
+// series belong to no group, and no push_time_seconds is set.
+func (c *Cache) AggregatePushTTL(group []Label, fams []PushFamily, ttl time.Duration) error {
 	g := cleanGroup(group)
 	c.lockWrite()
 	defer c.mu.Unlock()
 	now := c.tick()
+	c.setTTL(c.ticks(ttl), now)
 	gid := c.groupID(g)
+	if len(g) == 0 {
+		gid = 0 // no group: as the raw stream's series
+	}
 	if err := c.checkPush(fams, g, gid, true); err != nil {
 		return err
 	}
@@ -380,9 +389,9 @@ func (c *Cache) AggregatePush(group []Label, fams []PushFamily) error {
 				}
 			}
 		}
-		fam := c.family(f.Name)
 		for j := range f.Metrics {
 			m := &f.Metrics[j]
+			fam := c.family(f.Name) // stamp may have moved it
 			key, _, _ := pushKey(c.scratch[:0], f.Name, g, m.Labels, nil)
 			c.scratch = key
 			off := c.findLive(key, now)
@@ -417,12 +426,15 @@ func (c *Cache) AggregatePush(group []Label, fams []PushFamily) error {
 					}
 				}
 			}
-			c.touch(off, now)
-			c.touch(fam, now)
+			if err := c.stamp(off, fam, now); err != nil {
+				return err
+			}
 		}
 	}
-	c.setGroupGauge(PushTimeName, pushTimeHelp, g, gid, float64(c.now().UnixMilli())/1000, true, now)
-	c.setGroupGauge(PushFailureTimeName, pushFailureTimeHelp, g, gid, 0, false, now)
+	if gid != 0 {
+		c.setGroupGauge(PushTimeName, pushTimeHelp, g, gid, float64(c.now().UnixMilli())/1000, true, now)
+		c.setGroupGauge(PushFailureTimeName, pushFailureTimeHelp, g, gid, 0, false, now)
+	}
 	return nil
 }
 

@@ -55,7 +55,12 @@ type Stats struct {
 //	12 key
 //	   payload: plain: value f64
 //	            compound: sum f64, count f64, n u16, n × (bound f64, value f64)
-//	            family: help bytes (the rest of the record)
+//	            family: help bytes (the rest of the record, TTL excepted)
+//	   ttl     u32  with flagTTL only: the record's own TTL in ticks, 0 never;
+//	                the last 4 bytes, after the group id of a pushed item
+//
+// A record without flagTTL lives for the cache's TTL (--cache.ttl): a
+// series at the default costs no byte for it.
 const (
 	hdrSize     = 12
 	maxRecord   = math.MaxUint16
@@ -77,14 +82,22 @@ const (
 	flagCount   = 1 << 1
 	flagSummary = 1 << 2 // a compound item of a summary, not a histogram
 	flagHelp    = 1 << 3
+	flagTTL     = 1 << 6 // any kind: the record ends with its own TTL
 	typeMask    = 7
 )
 
+// ttlDefault, as the TTL of the writes in progress (Cache.wttl), means the
+// cache's own: records written get no TTL field.
+const ttlDefault = math.MaxUint32
+
 // Cache is the store. Create it with New.
 type Cache struct {
-	mu      sync.Mutex
-	budget  int
-	ttl     uint32 // ticks; 0 never
+	mu     sync.Mutex
+	budget int
+	ttl    uint32 // ticks; 0 never
+	// wttl is the TTL, in ticks, that the writes in progress give what
+	// they update, or ttlDefault; lockWrite resets it.
+	wttl    uint32
 	now     func() time.Time
 	epoch   time.Time
 	seed    maphash.Seed
@@ -108,6 +121,7 @@ type Cache struct {
 	// Load, which stores records older than any, clears it.
 	sweepAt uint32
 	swept   bool
+	moved   []byte // key of a record that stamp moves; see stampSlow
 }
 
 // lockWrite takes the lock to change the cache. Every change that a scrape
@@ -116,6 +130,53 @@ type Cache struct {
 func (c *Cache) lockWrite() {
 	c.mu.Lock()
 	c.writes++
+	c.wttl = ttlDefault
+}
+
+// DefaultTTL, as the TTL of an update, means the cache's own (--cache.ttl).
+const DefaultTTL time.Duration = -1
+
+// ticks returns a TTL in ticks, rounded up, saturated as the cache's own
+// is (see New); ttlDefault for DefaultTTL (any negative duration) and for
+// a TTL equal to the cache's own, which thus costs no bytes.
+func (c *Cache) ticks(d time.Duration) uint32 {
+	if d < 0 {
+		return ttlDefault
+	}
+	t := uint32(min((d+tickUnit-1)/tickUnit, math.MaxInt32))
+	if t == c.ttl {
+		return ttlDefault
+	}
+	return t
+}
+
+// setTTL makes the writes that follow, at tick now, give their records
+// the TTL t (ticks or ttlDefault), and keeps expire's skip correct: what
+// they write may expire before anything the last pass saw.
+func (c *Cache) setTTL(t, now uint32) {
+	c.wttl = t
+	if t == ttlDefault {
+		t = c.ttl
+	}
+	if t != 0 && c.swept && int32(c.sweepAt-now-t) > 0 {
+		c.sweepAt = now + t
+	}
+}
+
+// ttlOf is the TTL of the record at off, in ticks; 0 never.
+func (c *Cache) ttlOf(off int) uint32 {
+	if c.flags(off)&flagTTL == 0 {
+		return c.ttl
+	}
+	return binary.LittleEndian.Uint32(c.arena[off+c.size(off)-4:])
+}
+
+// longer is the longer of two TTLs in ticks, 0 being forever.
+func longer(a, b uint32) uint32 {
+	if a == 0 || b == 0 {
+		return 0
+	}
+	return max(a, b)
 }
 
 type victim struct {
@@ -209,7 +270,8 @@ func (c *Cache) key(off int) []byte {
 }
 func (c *Cache) payload(off int) []byte {
 	n := int(binary.LittleEndian.Uint16(c.arena[off+8:]))
-	return c.arena[off+hdrSize+n : off+c.size(off)]
+	end := off + c.size(off) - 4*int(c.flags(off)>>6&1) // flagTTL: the TTL is no payload
+	return c.arena[off+hdrSize+n : end]
 }
 
 func getF(b []byte) float64    { return math.Float64frombits(binary.LittleEndian.Uint64(b)) }
@@ -440,7 +502,7 @@ func (c *Cache) insert(rec []byte, pin int) (off int, ok bool) {
 		c.stats.TooLarge++
 		return -1, false
 	}
-	pad := rec[2] == kindPlain && rec[3]&flagGroup == 0
+	pad := rec[2] == kindPlain && rec[3]&(flagGroup|flagTTL) == 0
 	need := n
 	if pad {
 		need += deadMin - 1 // alloc may pad it by as much
@@ -508,7 +570,7 @@ func (c *Cache) popVictim(pin int) (int, bool) {
 			(c.kind(v.off) == kindFamily) != v.fam {
 			continue
 		}
-		if c.ttl != 0 && v.age >= c.ttl {
+		if ttl := c.ttlOf(v.off); ttl != 0 && v.age >= ttl {
 			c.stats.Expired++
 		} else if !v.fam {
 			c.stats.Evicted++
@@ -598,19 +660,21 @@ func (c *Cache) Expire() {
 func (c *Cache) expire() {
 	now := c.tick()
 	// Every write stamps records with the current tick, taken under the
-	// lock, so records only get newer: until the oldest one's TTL has
+	// lock, so records only get newer, and a write whose TTL ends before
+	// sweepAt moves it closer (setTTL): until the first record's TTL has
 	// passed there is nothing to remove, and a scrape of a large cache
 	// skips the pass over it (a few percent of its CPU, all of it under
 	// the lock that ingestion waits on).
 	if d := c.sweepAt - now; c.swept && d-1 < sweepEvery { // 0 < d <= sweepEvery
 		return
 	}
-	var oldest uint32 // the largest age of what stays
+	next := uint32(sweepEvery) // until the first of what stays expires
 	for off := 0; off < c.end; {
 		n := c.size(off)
 		if c.kind(off) != kindDead {
 			age := now - c.updated(off)
-			if c.ttl != 0 && age >= c.ttl {
+			ttl := c.ttlOf(off)
+			if ttl != 0 && age >= ttl {
 				if c.kind(off) != kindFamily {
 					c.stats.Expired++
 				}
@@ -626,13 +690,11 @@ func (c *Cache) expire() {
 				binary.LittleEndian.PutUint32(c.arena[off+4:], now-math.MaxInt32)
 				age = math.MaxInt32
 			}
-			oldest = max(oldest, age)
+			if ttl != 0 {
+				next = min(next, ttl-age) // age < ttl: at least one tick
+			}
 		}
 		off += n
-	}
-	next := uint32(sweepEvery)
-	if c.ttl != 0 {
-		next = min(next, c.ttl-oldest) // oldest < ttl: at least one tick
 	}
 	c.sweepAt, c.swept = now+next, true
 }
@@ -662,8 +724,15 @@ type Batch struct {
 // Begin locks the cache for a batch of updates.
 func (c *Cache) Begin() Batch {
 	c.lockWrite()
-	return Batch{c: c, now: c.tick()}
+	b := Batch{c: c, now: c.tick()}
+	c.setTTL(ttlDefault, b.now)
+	return b
 }
+
+// SetTTL gives the updates that follow in the batch the TTL d: each sets
+// its series' TTL to d (0 never expires). DefaultTTL, which the batch
+// starts with, is the cache's own.
+func (b Batch) SetTTL(d time.Duration) { b.c.setTTL(b.c.ticks(d), b.now) }
 
 // End unlocks the cache.
 func (b Batch) End() { b.c.mu.Unlock() }
@@ -754,7 +823,9 @@ func (c *Cache) setType(name []byte, t Type, now uint32) error {
 	f := c.family(name)
 	if f >= 0 {
 		old := c.familyType(f)
-		c.touch(f, now)
+		if f, _ = c.stampFamily(f, -1, now); f < 0 {
+			return ErrTooLarge
+		}
 		if old == t {
 			return nil
 		}
@@ -765,7 +836,7 @@ func (c *Cache) setType(name []byte, t Type, now uint32) error {
 		}
 		return nil
 	}
-	c.rec = appendRecord(c.rec[:0], kindFamily, uint8(t), now, appendName(c.scratch[:0], name), nil)
+	c.rec = appendRecord(c.rec[:0], kindFamily, uint8(t), now, appendName(c.scratch[:0], name), nil, c.famTTL(-1))
 	if _, ok := c.insert(c.rec, -1); !ok {
 		return ErrTooLarge
 	}
@@ -817,17 +888,19 @@ func (c *Cache) setHelp(name, help []byte, now uint32) error {
 	f := c.family(name)
 	if f >= 0 {
 		if c.flags(f)&flagHelp != 0 && bytes.Equal(c.payload(f), help) {
-			c.touch(f, now)
+			if f, _ = c.stampFamily(f, -1, now); f < 0 {
+				return ErrTooLarge
+			}
 			return nil
 		}
-		c.rec = appendRecord(c.rec[:0], kindFamily, c.flags(f)|flagHelp, now, c.key(f), help)
+		c.rec = appendRecord(c.rec[:0], kindFamily, c.flags(f)|flagHelp, now, c.key(f), help, c.famTTL(f))
 		if len(c.rec)+4*minIndex > c.budget || len(c.rec) > maxRecord {
 			c.stats.TooLarge++
 			return ErrTooLarge // before the old record goes: nothing changes
 		}
 		c.remove(f)
 	} else {
-		c.rec = appendRecord(c.rec[:0], kindFamily, uint8(Untyped)|flagHelp, now, appendName(c.scratch[:0], name), help)
+		c.rec = appendRecord(c.rec[:0], kindFamily, uint8(Untyped)|flagHelp, now, appendName(c.scratch[:0], name), help, c.famTTL(-1))
 	}
 	if _, ok := c.insert(c.rec, -1); !ok {
 		return ErrTooLarge
@@ -841,20 +914,136 @@ func (c *Cache) clearHelp(name []byte, now uint32) {
 	if f < 0 || c.flags(f)&flagHelp == 0 {
 		return
 	}
-	c.rec = appendRecord(c.rec[:0], kindFamily, c.flags(f)&^flagHelp, now, c.key(f), nil)
+	c.rec = appendRecord(c.rec[:0], kindFamily, c.flags(f)&^flagHelp, now, c.key(f), nil, c.famTTL(f))
 	c.remove(f)
 	c.insert(c.rec, -1) // smaller than what it replaces: it fits
 }
 
-func appendRecord(dst []byte, kind, flags uint8, now uint32, key, payload []byte) []byte {
-	n := hdrSize + len(key) + len(payload)
-	dst = binary.LittleEndian.AppendUint16(dst, uint16(min(n, maxRecord)))
+// appendRecord appends a record with TTL ttl (ticks, or ttlDefault for no
+// TTL field) to dst; flagTTL in flags is ignored.
+func appendRecord(dst []byte, kind, flags uint8, now uint32, key, payload []byte, ttl uint32) []byte {
+	start := len(dst)
+	dst = binary.LittleEndian.AppendUint16(dst, 0) // size: withTTL sets it
 	dst = append(dst, kind, flags)
 	dst = binary.LittleEndian.AppendUint32(dst, now)
 	dst = binary.LittleEndian.AppendUint16(dst, uint16(min(len(key), maxRecord)))
 	dst = append(dst, 0, 0) // order: insert sets it
 	dst = append(dst, key...)
-	return append(dst, payload...)
+	dst = append(dst, payload...)
+	return withTTL(dst, start, ttl)
+}
+
+// withTTL ends the record at dst[start:], which has no TTL field yet, with
+// ttl's (none for ttlDefault) and sets its size.
+func withTTL(dst []byte, start int, ttl uint32) []byte {
+	if ttl == ttlDefault {
+		dst[start+3] &^= flagTTL
+	} else {
+		dst[start+3] |= flagTTL
+		dst = binary.LittleEndian.AppendUint32(dst, ttl)
+	}
+	binary.LittleEndian.PutUint16(dst[start:], uint16(min(len(dst)-start, maxRecord)))
+	return dst
+}
+
+// content is the payload of the record at off without the bytes that
+// alloc may have padded a plain record with.
+func (c *Cache) content(off int) []byte {
+	p := c.payload(off)
+	if c.kind(off) == kindPlain && c.flags(off)&flagGroup == 0 {
+		p = p[:8]
+	}
+	return p
+}
+
+// famTTL is the TTL a write gives the family at f (-1 for a new one): the
+// longer of its own and the write's, so that a family outlives its items.
+func (c *Cache) famTTL(f int) uint32 {
+	t := c.wttl
+	if t == ttlDefault {
+		t = c.ttl
+	}
+	if f >= 0 {
+		t = longer(t, c.ttlOf(f))
+	}
+	if t == c.ttl {
+		return ttlDefault
+	}
+	return t
+}
+
+// stamp marks the item at off, of family fam (-1 if none), as updated now
+// by a write of TTL c.wttl, and its family too: the item takes the write's
+// TTL, the family famTTL. A record that gains or loses its TTL field moves,
+// and any record may move with it (see insert): callers use no offset
+// after. ErrTooLarge, on a full cache only, means the item is lost.
+func (c *Cache) stamp(off, fam int, now uint32) error {
+	if c.wttl == ttlDefault && c.flags(off)&flagTTL == 0 {
+		c.touch(off, now)
+		if fam >= 0 {
+			c.touch(fam, now)
+		}
+		return nil
+	}
+	return c.stampSlow(off, fam, now)
+}
+
+func (c *Cache) stampSlow(off, fam int, now uint32) error {
+	if fam >= 0 {
+		c.moved = append(c.moved[:0], c.key(off)...)
+		var moved bool
+		if fam, moved = c.stampFamily(fam, off, now); moved {
+			off = c.find(c.moved, false) // pinned: still there
+		}
+	}
+	_, err := c.retag(off, fam, c.wttl, now)
+	return err
+}
+
+// touchFamily stamps the family at fam (-1 for none) for a write that
+// makes a new item, and returns its offset.
+func (c *Cache) touchFamily(fam int, now uint32) int {
+	if fam < 0 {
+		return -1
+	}
+	fam, _ = c.stampFamily(fam, -1, now)
+	return fam
+}
+
+// stampFamily marks the family at fam as updated now, with TTL famTTL. It
+// returns the family's offset, and whether records moved; pin must stay.
+func (c *Cache) stampFamily(fam, pin int, now uint32) (int, bool) {
+	off, err := c.retag(fam, pin, c.famTTL(fam), now)
+	if err != nil {
+		return -1, true
+	}
+	return off, off != fam
+}
+
+// retag marks the record at off as updated now with TTL ttl (ticks or
+// ttlDefault), rewriting it when its TTL field comes or goes, and returns
+// its offset. pin must not be evicted to make room.
+func (c *Cache) retag(off, pin int, ttl uint32, now uint32) (int, error) {
+	has := c.flags(off)&flagTTL != 0
+	if has == (ttl != ttlDefault) {
+		if has {
+			binary.LittleEndian.PutUint32(c.arena[off+c.size(off)-4:], ttl)
+		}
+		c.touch(off, now)
+		return off, nil
+	}
+	c.rec = appendRecord(c.rec[:0], c.kind(off), c.flags(off), now, c.key(off), c.content(off), ttl)
+	if len(c.rec)+4*minIndex > c.budget || len(c.rec) > maxRecord {
+		c.stats.TooLarge++
+		c.touch(off, now)
+		return off, ErrTooLarge
+	}
+	c.remove(off)
+	n, ok := c.insert(c.rec, pin)
+	if !ok {
+		return -1, ErrTooLarge
+	}
+	return n, nil
 }
 
 // Samples.
@@ -894,6 +1083,11 @@ func (c *Cache) set(name []byte, labels []Label, v float64, now uint32) error {
 			return ErrTypeConflict
 		}
 		putF(c.payload(off), v)
+		// stamp, by hand: the hot path of the daemon, which the call
+		// to stamp, too large to inline, made 5% slower.
+		if c.wttl != ttlDefault || c.flags(off)&flagTTL != 0 {
+			return c.stampSlow(off, fam, now)
+		}
 		c.touch(off, now)
 		if fam >= 0 {
 			c.touch(fam, now)
@@ -902,10 +1096,8 @@ func (c *Cache) set(name []byte, labels []Label, v float64, now uint32) error {
 	}
 	var val [8]byte
 	putF(val[:], v)
-	c.rec = appendRecord(c.rec[:0], kindPlain, 0, now, key, val[:])
-	if fam >= 0 {
-		c.touch(fam, now)
-	}
+	fam = c.touchFamily(fam, now)
+	c.rec = appendRecord(c.rec[:0], kindPlain, 0, now, key, val[:], c.wttl)
 	if _, ok := c.insert(c.rec, fam); !ok {
 		return ErrTooLarge
 	}
@@ -977,6 +1169,9 @@ func (c *Cache) setCompound(fam int, base []byte, labels []Label, v float64, suf
 				if bb := getF(p[compoundFix+16*i:]); bb >= b {
 					if bb == b {
 						putF(p[compoundFix+16*i+8:], v)
+						if c.wttl != ttlDefault || c.flags(off)&flagTTL != 0 {
+							return c.stampSlow(off, fam, now) // see set
+						}
 						c.touch(off, now)
 						c.touch(fam, now)
 						return nil
@@ -986,9 +1181,7 @@ func (c *Cache) setCompound(fam int, base []byte, labels []Label, v float64, suf
 			}
 			return c.growCompound(off, fam, i, b, v, now)
 		}
-		c.touch(off, now)
-		c.touch(fam, now)
-		return nil
+		return c.stamp(off, fam, now)
 	}
 	var p [compoundFix + 16]byte
 	var flags uint8
@@ -1009,8 +1202,8 @@ func (c *Cache) setCompound(fam int, base []byte, labels []Label, v float64, suf
 		putF(p[compoundFix+8:], v)
 		payload = p[:]
 	}
-	c.rec = appendRecord(c.rec[:0], kindCompound, flags, now, key, payload)
-	c.touch(fam, now)
+	fam = c.touchFamily(fam, now)
+	c.rec = appendRecord(c.rec[:0], kindCompound, flags, now, key, payload, c.wttl)
 	if _, ok := c.insert(c.rec, fam); !ok {
 		return ErrTooLarge
 	}
@@ -1027,12 +1220,18 @@ func (c *Cache) setFlag(off int, f uint8) {
 // growCompound rewrites the item at off with a new bucket (or quantile) b = v
 // inserted at position i.
 func (c *Cache) growCompound(off, fam, i int, b, v float64, now uint32) error {
-	key, p := c.key(off), c.payload(off)
-	if hdrSize+len(key)+len(p)+16 > maxRecord {
+	if hdrSize+len(c.key(off))+len(c.payload(off))+16+4 > maxRecord ||
+		hdrSize+len(c.key(off))+len(c.payload(off))+16+4+4*minIndex > c.budget {
 		c.stats.TooLarge++
 		return ErrTooLarge
 	}
-	c.rec = appendRecord(c.rec[:0], kindCompound, c.flags(off), now, key, p[:compoundFix+16*i])
+	// The family first: if it moves, so may the item (see stamp).
+	c.moved = append(c.moved[:0], c.key(off)...)
+	if _, moved := c.stampFamily(fam, off, now); moved {
+		off = c.find(c.moved, false)
+	}
+	key, p := c.key(off), c.payload(off)
+	c.rec = appendRecord(c.rec[:0], kindCompound, c.flags(off), now, key, p[:compoundFix+16*i], ttlDefault)
 	var nb [16]byte
 	putF(nb[:], b)
 	putF(nb[8:], v)
@@ -1040,12 +1239,7 @@ func (c *Cache) growCompound(off, fam, i int, b, v float64, now uint32) error {
 	c.rec = append(c.rec, p[compoundFix+16*i:]...)
 	np := c.rec[hdrSize+len(key):]
 	binary.LittleEndian.PutUint16(np[16:], binary.LittleEndian.Uint16(np[16:])+1)
-	binary.LittleEndian.PutUint16(c.rec, uint16(len(c.rec)))
-	if len(c.rec)+4*minIndex > c.budget {
-		c.stats.TooLarge++
-		return ErrTooLarge
-	}
-	c.touch(fam, now)
+	c.rec = withTTL(c.rec, 0, c.wttl)
 	c.remove(off)
 	if _, ok := c.insert(c.rec, c.family(keyName(c.rec))); !ok {
 		return ErrTooLarge

@@ -175,7 +175,11 @@ func expiryMatchesModel(t *testing.T, seed uint64) {
 	clk := newClock()
 	const ttl = 10 * time.Second
 	c := New(Options{Budget: 64 << 10, TTL: ttl, Now: clk.Now})
-	updated := map[string]time.Time{} // the model: each series' last update
+	type life struct {
+		at  time.Time
+		ttl time.Duration // 0 never
+	}
+	updated := map[string]life{} // the model: each series' last update and TTL
 	r := rand.New(rand.NewPCG(seed, 2))
 	// The cache counts time in ticks of 10ms; a clock that moves by whole
 	// ticks makes the model exact.
@@ -183,8 +187,8 @@ func expiryMatchesModel(t *testing.T, seed uint64) {
 	check := func(step int, what string) {
 		t.Helper()
 		var want []string
-		for k, at := range updated {
-			if clk.Now().Sub(at) < ttl {
+		for k, l := range updated {
+			if l.ttl == 0 || clk.Now().Sub(l.at) < l.ttl {
 				want = append(want, k)
 			} else {
 				delete(updated, k)
@@ -228,9 +232,26 @@ func expiryMatchesModel(t *testing.T, seed uint64) {
 			}
 			check(step, "after a load")
 		default:
+			// Half the updates name a TTL of their own: shorter or longer
+			// than the cache's, the cache's, or none.
 			k := fmt.Sprint(r.IntN(40))
-			mustSet(t, c, "m", 1, "i", k)
-			updated[k] = clk.Now()
+			d, own := ttl, DefaultTTL
+			switch r.IntN(8) {
+			case 0:
+				d, own = 0, 0
+			case 1:
+				d, own = ttl, ttl
+			case 2, 3:
+				d = time.Duration(1+r.IntN(2000)) * tickUnit
+				own = d
+			}
+			b := c.Begin()
+			b.SetTTL(own)
+			if err := b.Set([]byte("m"), lbls("i", k), 1); err != nil {
+				t.Fatal(err)
+			}
+			b.End()
+			updated[k] = life{clk.Now(), d}
 		}
 	}
 }
@@ -480,51 +501,71 @@ func TestHeapMatchesBudget(t *testing.T) {
 	for _, tc := range []struct {
 		budget, caches int
 	}{{10 << 10, 100}, {1 << 20, 2}, {16 << 20, 1}} {
-		t.Run(fmt.Sprint(tc.budget), func(t *testing.T) {
-			var ms runtime.MemStats
-			runtime.GC()
-			runtime.ReadMemStats(&ms)
-			before := ms.HeapAlloc
-			caches := make([]*Cache, tc.caches)
-			for i := range caches {
-				caches[i] = New(Options{Budget: tc.budget})
-				fill(caches[i])
+		// Series with a TTL of their own take 4 bytes more, within the
+		// budget like the rest.
+		for _, ttl := range []time.Duration{DefaultTTL, 25 * time.Hour} {
+			name := fmt.Sprint(tc.budget)
+			if ttl != DefaultTTL {
+				name += "/ttl"
 			}
-			runtime.GC()
-			runtime.ReadMemStats(&ms)
-			grew := float64(ms.HeapAlloc) - float64(before)
-			want := float64(tc.budget * tc.caches)
-			used := 0
-			for _, c := range caches {
-				used += c.Stats().Bytes
-			}
-			t.Logf("budget %d × %d: heap grew %.0f bytes (%.2f× budget), %d bytes in use",
-				tc.budget, tc.caches, grew, grew/want, used)
-			if math.Abs(grew-want) > want/4 {
-				t.Fatalf("heap grew by %.0f, budget is %.0f", grew, want)
-			}
-			if float64(used) < want*0.9 {
-				t.Fatalf("filled caches use only %d of %.0f bytes", used, want)
-			}
-			runtime.KeepAlive(caches)
-		})
+			t.Run(name, func(t *testing.T) { heapMatchesBudget(t, tc.budget, tc.caches, ttl) })
+		}
 	}
 }
 
+func heapMatchesBudget(t *testing.T, budget, n int, ttl time.Duration) {
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	before := ms.HeapAlloc
+	caches := make([]*Cache, n)
+	for i := range caches {
+		caches[i] = New(Options{Budget: budget, TTL: time.Minute})
+		fillTTL(caches[i], ttl)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	grew := float64(ms.HeapAlloc) - float64(before)
+	want := float64(budget * n)
+	used, series := 0, 0
+	for _, c := range caches {
+		used += c.Stats().Bytes
+		series += c.Stats().Series
+	}
+	t.Logf("budget %d × %d: heap grew %.0f bytes (%.2f× budget), %d bytes in use, %d series, %.1f bytes per series",
+		budget, n, grew, grew/want, used, series, float64(used)/float64(series))
+	if math.Abs(grew-want) > want/4 {
+		t.Fatalf("heap grew by %.0f, budget is %.0f", grew, want)
+	}
+	if float64(used) < want*0.9 {
+		t.Fatalf("filled caches use only %d of %.0f bytes", used, want)
+	}
+	runtime.KeepAlive(caches)
+}
+
 // fill pushes series of mixed shapes until the cache has evicted some.
-func fill(c *Cache) {
+func fill(c *Cache) { fillTTL(c, DefaultTTL) }
+
+// fillTTL is fill with updates of TTL ttl.
+func fillTTL(c *Cache, ttl time.Duration) {
+	set := func(name []byte, ls []Label, v float64) {
+		b := c.Begin()
+		b.SetTTL(ttl)
+		b.Set(name, ls, v)
+		b.End()
+	}
 	c.SetType([]byte("fill_histogram"), Histogram)
 	c.SetType([]byte("fill_summary"), Summary)
 	c.SetHelp([]byte("fill_histogram"), []byte("A histogram used to fill the cache."))
 	for i := 0; c.Stats().Evicted < 20; i++ {
 		n, kv := series80(i)
-		c.Set([]byte(n), lbls(kv...), float64(i))
+		set([]byte(n), lbls(kv...), float64(i))
 		if i%10 == 0 {
 			for _, le := range []string{"0.1", "1", "10", "+Inf"} {
-				c.Set([]byte("fill_histogram_bucket"), lbls("le", le, "i", fmt.Sprint(i)), 1)
+				set([]byte("fill_histogram_bucket"), lbls("le", le, "i", fmt.Sprint(i)), 1)
 			}
-			c.Set([]byte("fill_summary"), lbls("quantile", "0.99", "i", fmt.Sprint(i)), 1)
-			c.Set([]byte("fill_summary_sum"), lbls("i", fmt.Sprint(i)), 1)
+			set([]byte("fill_summary"), lbls("quantile", "0.99", "i", fmt.Sprint(i)), 1)
+			set([]byte("fill_summary_sum"), lbls("i", fmt.Sprint(i)), 1)
 		}
 	}
 }

@@ -7,13 +7,14 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"time"
 )
 
 // Pushes: the Pushgateway API's groups in cache terms.
 //
 // A group is a set of grouping labels (job and any others). Every item a push
-// stores carries flagGroup and, as the last 8 bytes of its record, the hash
-// of its group's labels; PUT, POST and DELETE find a group's items by it. A
+// stores carries flagGroup and, as the last 8 bytes of its record (before
+// its TTL, if it has one), the hash of its group's labels; PUT, POST and DELETE find a group's items by it. A
 // group costs nothing beyond that: its push_time_seconds and
 // push_failure_time_seconds are ordinary gauge series of the group.
 
@@ -32,7 +33,7 @@ const (
 	pushFailureTimeHelp = "Last Unix time when changing this group in the Pushgateway failed."
 )
 
-const flagGroup = 1 << 4 // on an item: its record ends with the 8-byte group id
+const flagGroup = 1 << 4 // on an item: its payload ends with the 8-byte group id
 
 // Bucket is one bucket of a histogram (Bound is its le) or one quantile of a
 // summary (Bound is the quantile).
@@ -93,6 +94,9 @@ func (c *Cache) owner(off int) uint64 {
 		return 0
 	}
 	end := off + c.size(off)
+	if c.flags(off)&flagTTL != 0 {
+		end -= 4
+	}
 	return binary.LittleEndian.Uint64(c.arena[end-8:])
 }
 
@@ -130,10 +134,19 @@ func pushKey(dst, name []byte, group, labels []Label, tmp []Label) ([]byte, []La
 // another group, and ErrTooLarge when the push does not fit the budget.
 // On success it sets the group's push_time_seconds.
 func (c *Cache) Push(group []Label, fams []PushFamily, mode PushMode) error {
+	return c.PushTTL(group, fams, mode, DefaultTTL)
+}
+
+// PushTTL is Push with a TTL: every series the push writes, and the
+// group's push_time_seconds and push_failure_time_seconds, take TTL ttl
+// (DefaultTTL: the cache's own; 0 never expires). Series of the group that
+// a POST leaves alone keep theirs, as they keep their time of update.
+func (c *Cache) PushTTL(group []Label, fams []PushFamily, mode PushMode, ttl time.Duration) error {
 	g := cleanGroup(group)
 	c.lockWrite()
 	defer c.mu.Unlock()
 	now := c.tick()
+	c.setTTL(c.ticks(ttl), now)
 	nowSec := float64(c.now().UnixMilli()) / 1000
 	gid := c.groupID(g)
 
@@ -271,6 +284,9 @@ func (c *Cache) checkPush(fams []PushFamily, g []Label, gid uint64, aggregate bo
 			}
 			keys = append(keys, key)
 			size += hdrSize + len(key) + 8 + 8 + 4
+			if c.wttl != ttlDefault {
+				size += 4
+			}
 			if f.Type.compound() {
 				size += compoundFix + 16*len(m.Buckets)
 			}
@@ -320,6 +336,9 @@ func (c *Cache) pushMetric(f *PushFamily, m *PushMetric, g []Label, gid uint64, 
 	}
 	var payload []byte
 	flags := uint8(flagGroup)
+	if gid == 0 {
+		flags = 0 // a seed push (see AggregatePushTTL): no group
+	}
 	if f.Type.compound() {
 		payload = make([]byte, compoundFix+16*len(m.Buckets), compoundFix+16*len(m.Buckets)+8)
 		putF(payload, m.Sum)
@@ -342,12 +361,14 @@ func (c *Cache) pushMetric(f *PushFamily, m *PushMetric, g []Label, gid uint64, 
 		payload = make([]byte, 8, 16)
 		putF(payload, m.Value)
 	}
-	payload = binary.LittleEndian.AppendUint64(payload, gid)
+	if gid != 0 {
+		payload = binary.LittleEndian.AppendUint64(payload, gid)
+	}
 	kind := kindPlain
 	if f.Type.compound() {
 		kind = kindCompound
 	}
-	c.rec = appendRecord(c.rec[:0], kind, flags, now, key, payload)
+	c.rec = appendRecord(c.rec[:0], kind, flags, now, key, payload, c.wttl)
 	if len(c.rec) > maxRecord {
 		c.stats.TooLarge++
 		return ErrTooLarge
@@ -372,8 +393,7 @@ func (c *Cache) setGroupGauge(name, help string, g []Label, gid uint64, v float6
 		if always {
 			putF(c.payload(off), v)
 		}
-		c.touch(off, now)
-		c.touch(c.family(n), now)
+		c.stamp(off, c.family(n), now)
 		return
 	}
 	c.pushMetric(&PushFamily{Name: n, Type: Gauge}, &PushMetric{Value: v}, g, gid, now)
@@ -381,11 +401,15 @@ func (c *Cache) setGroupGauge(name, help string, g []Label, gid uint64, v float6
 
 // PushFailed records a failed push of the group: push_failure_time_seconds
 // is set to now, and push_time_seconds is created as 0 if the group has none.
-func (c *Cache) PushFailed(group []Label) {
+func (c *Cache) PushFailed(group []Label) { c.PushFailedTTL(group, DefaultTTL) }
+
+// PushFailedTTL is PushFailed for a push of TTL ttl (see PushTTL).
+func (c *Cache) PushFailedTTL(group []Label, ttl time.Duration) {
 	g := cleanGroup(group)
 	c.lockWrite()
 	defer c.mu.Unlock()
 	now := c.tick()
+	c.setTTL(c.ticks(ttl), now)
 	gid := c.groupID(g)
 	c.setGroupGauge(PushFailureTimeName, pushFailureTimeHelp, g, gid, float64(c.now().UnixMilli())/1000, true, now)
 	c.setGroupGauge(PushTimeName, pushTimeHelp, g, gid, 0, false, now)
@@ -402,6 +426,56 @@ func (c *Cache) DeleteGroup(group []Label) {
 			c.remove(off)
 		}
 	}
+}
+
+// DeleteSeries removes every series of family name whose labels include
+// each pair of match (all of them for none; an empty value matches a
+// series without that label), wherever they came from: the raw stream, a
+// seed push, any group. A family left without series goes too.
+func (c *Cache) DeleteSeries(name []byte, match []Label) {
+	c.lockWrite()
+	defer c.mu.Unlock()
+	left := false
+	for off := 0; off < c.end; off += c.size(off) {
+		if k := c.kind(off); k != kindPlain && k != kindCompound {
+			continue
+		}
+		n, ls := splitKey(c.key(off))
+		if !bytes.Equal(n, name) {
+			continue
+		}
+		if hasLabels(ls, match) {
+			c.remove(off)
+		} else {
+			left = true
+		}
+	}
+	if f := c.family(name); f >= 0 && !left {
+		c.remove(f)
+	}
+}
+
+// hasLabels reports whether the encoded label set ls holds every pair of
+// match.
+func hasLabels(ls []byte, match []Label) bool {
+	for _, m := range match {
+		var v []byte
+		for rest := ls; ; {
+			n, val, r, ok := nextLabel(rest)
+			if !ok {
+				break
+			}
+			if bytes.Equal(n, m.Name) {
+				v = val
+				break
+			}
+			rest = r
+		}
+		if !bytes.Equal(v, m.Value) {
+			return false
+		}
+	}
+	return true
 }
 
 // keyString renders a key as name{label="value",...} for error messages.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -24,10 +25,13 @@ import (
 // the process that wrote them. A record in the file has the layout of the
 // arena (see Cache) without the order field: the same bytes as before
 // records had one. So the file keeps the order of updates only to the tick.
+//
+// Version 2 adds the TTL field of records with flagTTL (see Cache); a
+// version 1 file, whose records have none, still loads.
 
 const (
 	snapMagic   = "PGWCACHE"
-	snapVersion = 1
+	snapVersion = 2
 	fileHdrSize = hdrSize - 2 // a record's header in the file: no order
 )
 
@@ -130,8 +134,9 @@ func (c *Cache) load(data []byte, checksum bool) (int, error) {
 	if checksum && crc32.ChecksumIEEE(data[:len(data)-4]) != sum {
 		return bad("checksum mismatch")
 	}
-	if v := binary.LittleEndian.Uint32(data[len(snapMagic):]); v != snapVersion {
-		return bad(fmt.Sprintf("version %d", v))
+	version := binary.LittleEndian.Uint32(data[len(snapMagic):])
+	if version != 1 && version != snapVersion {
+		return bad(fmt.Sprintf("version %d", version))
 	}
 	saved := int64(binary.LittleEndian.Uint64(data[len(snapMagic)+4:]))
 	n := int(binary.LittleEndian.Uint32(data[len(snapMagic)+12:]))
@@ -153,7 +158,7 @@ func (c *Cache) load(data []byte, checksum bool) (int, error) {
 			return bad("record cut short")
 		}
 		rec := body[4 : 4+size]
-		if !validRecord(rec) {
+		if !validRecord(rec, version) {
 			return bad("malformed record")
 		}
 		entries = append(entries, entry{age, rec})
@@ -174,7 +179,11 @@ func (c *Cache) load(data []byte, checksum bool) (int, error) {
 	for _, e := range entries {
 		ageMs := e.age + uint64(elapsed)
 		ticks := ageMs / uint64(tickUnit/time.Millisecond)
-		if c.ttl != 0 && ticks >= uint64(c.ttl) || ticks > 1<<31 {
+		ttl := c.ttl
+		if e.rec[3]&flagTTL != 0 {
+			ttl = binary.LittleEndian.Uint32(e.rec[len(e.rec)-4:])
+		}
+		if ttl != 0 && ticks >= uint64(ttl) || ticks > 1<<31 {
 			continue
 		}
 		// A record saved at the largest size by the code before the order
@@ -221,7 +230,14 @@ func (c *Cache) LoadFile(path string) (int, error) {
 // validRecord checks that rec, a record as the file holds it, is
 // well-formed and of a live kind, so that a snapshot, however it was
 // damaged, can never make the cache read out of bounds later.
-func validRecord(rec []byte) bool {
+func validRecord(rec []byte, version uint32) bool {
+	if rec[3]&flagTTL != 0 {
+		if version < 2 || len(rec) < fileHdrSize+4 ||
+			binary.LittleEndian.Uint32(rec[len(rec)-4:]) > math.MaxInt32 {
+			return false
+		}
+		rec = rec[:len(rec)-4]
+	}
 	kl := int(binary.LittleEndian.Uint16(rec[8:]))
 	if fileHdrSize+kl > len(rec) {
 		return false

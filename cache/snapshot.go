@@ -113,7 +113,11 @@ func (c *Cache) Snapshot(s *Snapshot) {
 				rec := s.record(s.fams[fi-1])
 				f.Type = Type(rec[3] & typeMask)
 				if rec[3]&flagHelp != 0 {
-					f.HasHelp, f.Help = true, rec[hdrSize+len(s.key(s.fams[fi-1])):]
+					help := rec[hdrSize+len(s.key(s.fams[fi-1])):]
+					if rec[3]&flagTTL != 0 {
+						help = help[:len(help)-4]
+					}
+					f.HasHelp, f.Help = true, help
 				}
 				break
 			}

@@ -14,15 +14,22 @@ import (
 // TTL is found.
 func (s *Snapshot) TTLLeft(se Series) (left time.Duration, ok bool) {
 	c := s.from
-	if c == nil || c.ttl == 0 {
+	if c == nil {
 		return 0, false
 	}
 	// ttl, epoch and now are set by New and never change: no lock needed.
+	ttl := c.ttl
+	if se.rec[3]&flagTTL != 0 { // its own, from a push or a # TTL line
+		ttl = binary.LittleEndian.Uint32(se.rec[len(se.rec)-4:])
+	}
+	if ttl == 0 {
+		return 0, false
+	}
 	age := c.tick() - se.updated()
-	if age >= c.ttl {
+	if age >= ttl {
 		return 0, true
 	}
-	return time.Duration(c.ttl-age) * tickUnit, true
+	return time.Duration(ttl-age) * tickUnit, true
 }
 
 // Pushed reports whether se came from a push of the Pushgateway API (it

@@ -16,6 +16,10 @@ func TestStatusAccessors(t *testing.T) {
 	if err := c.Push(lbls("job", "j"), []PushFamily{fam("pushed", Gauge, val(1))}, ReplaceGroup); err != nil {
 		t.Fatal(err)
 	}
+	// A batch job's group, with a TTL of its own (/ttl/25h/metrics/job/…).
+	if err := c.PushTTL(lbls("job", "nightly"), []PushFamily{fam("backup_ok", Gauge, val(1))}, ReplaceGroup, 25*time.Hour); err != nil {
+		t.Fatal(err)
+	}
 	c.SetType([]byte("lat"), Histogram)
 	c.Set([]byte("lat_bucket"), lbls("le", "1"), 1)
 	c.Set([]byte("lat_bucket"), lbls("le", "+Inf"), 2)
@@ -39,6 +43,7 @@ func TestStatusAccessors(t *testing.T) {
 		{"pushed", 45 * time.Second, true, 1},
 		{PushTimeName, 45 * time.Second, true, 1},
 		{"lat", 45 * time.Second, false, 3},
+		{"backup_ok", 25*time.Hour - 15*time.Second, true, 1},
 	} {
 		se := got[tc.name]
 		if left, ok := s.TTLLeft(se); !ok || left != tc.left {

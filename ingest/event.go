@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"time"
 	"unicode/utf8"
 
 	"github.com/push-gateway/push-gateway/cache"
@@ -17,7 +18,9 @@ import (
 //
 // type is counter (adds value), gauge (sets it), histogram (observes value
 // into buckets, client_golang's defaults when absent) or summary (observes
-// value; quantiles with their epsilons as error targets). help is optional.
+// value; quantiles with their epsilons as error targets). help is optional;
+// so is ttl, a duration string that gives the event's series a TTL of its
+// own (see cache.Batch.SetTTL), instead of the connection's.
 
 // ReasonInvalidEvent is the reason a JSON event is rejected for.
 const ReasonInvalidEvent = "invalid_event"
@@ -33,6 +36,7 @@ type Event struct {
 	Epsilons  []float64
 	Help      []byte
 	HasHelp   bool
+	TTL       time.Duration // from "ttl"; cache.DefaultTTL when absent
 
 	hasType, hasName, hasValue, hasBuckets, hasQuantiles, hasEpsilons bool
 
@@ -52,7 +56,7 @@ func (e jsonError) Error() string { return string(e) }
 // Parse parses one JSON event. It allocates nothing once its buffers have
 // grown; string values point into e's own buffer.
 func (e *Event) Parse(line []byte) error {
-	*e = Event{Labels: e.Labels[:0], Buckets: e.Buckets[:0], Quantiles: e.Quantiles[:0], Epsilons: e.Epsilons[:0], buf: e.buf[:0]}
+	*e = Event{Labels: e.Labels[:0], Buckets: e.Buckets[:0], Quantiles: e.Quantiles[:0], Epsilons: e.Epsilons[:0], buf: e.buf[:0], TTL: cache.DefaultTTL}
 	// Strings are appended to buf while slices into it are taken; reserve
 	// enough that it never moves: unescaped text is never longer.
 	if cap(e.buf) < len(line) {
@@ -219,6 +223,15 @@ func (p *jsonParser) field(key []byte) error {
 			return err
 		}
 		e.Name, e.hasName = n, true
+	case "ttl":
+		d, err := p.str()
+		if err != nil {
+			return err
+		}
+		var ok bool
+		if e.TTL, ok = ParseDuration(d); !ok {
+			return &ParseError{Reason: ReasonInvalidTTL, Msg: fmt.Sprintf(`"ttl" is not a duration (such as 90s, 25h, 1d, 0): %q`, d)}
+		}
 	case "help":
 		h, err := p.str()
 		if err != nil {

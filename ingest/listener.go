@@ -80,7 +80,7 @@ var Reasons = []string{
 	ReasonInvalidValue, ReasonInvalidTimestamp, ReasonInvalidType,
 	ReasonTooLong, ReasonTooLarge, ReasonTypeConflict, ReasonMissingLabel,
 	ReasonBadBucketLabel, ReasonNameClash, ReasonBucketMismatch, ReasonInvalidEvent,
-	ReasonInvalidClearmode, ReasonReservedLabel, ReasonNegativeCount,
+	ReasonInvalidClearmode, ReasonReservedLabel, ReasonNegativeCount, ReasonInvalidTTL,
 }
 
 // Stats are the counters of a Server, read by the self-metrics. The 64-bit
@@ -664,10 +664,20 @@ func (s *Server) rearm(c net.Conn, now time.Time, armed *time.Time) {
 }
 
 // lineState is what one connection keeps between lines: the parsers and
-// their buffers.
+// their buffers, and the TTL that the last "# TTL" line set.
 type lineState struct {
-	p Parser
-	e Event
+	p      Parser
+	e      Event
+	hasTTL bool // ttl is set; else the cache's default
+	ttl    time.Duration
+}
+
+// connTTL is the TTL of the connection's updates.
+func (st *lineState) connTTL() time.Duration {
+	if st.hasTTL {
+		return st.ttl
+	}
+	return cache.DefaultTTL
 }
 
 // ReasonInvalidClearmode rejects a line whose clearmode label is not one of
@@ -675,16 +685,32 @@ type lineState struct {
 const ReasonInvalidClearmode = "invalid_clearmode"
 
 func (s *Server) apply(b cache.Batch, st *lineState, line []byte) {
+	if st.hasTTL {
+		b.SetTTL(st.ttl) // a batch starts at the default
+	}
 	i := 0
 	for i < len(line) && (line[i] == ' ' || line[i] == '\t') {
 		i++
 	}
 	if i < len(line) && line[i] == '{' {
 		if err := st.e.Parse(line); err != nil {
-			s.reject(ReasonInvalidEvent, err)
+			reason := ReasonInvalidEvent
+			var pe *ParseError
+			if errors.As(err, &pe) {
+				reason = pe.Reason
+			}
+			s.reject(reason, err)
 			return
 		}
-		if err := applyEvent(b, &st.e); err != nil {
+		own := st.e.TTL != cache.DefaultTTL // this event's, not the connection's
+		if own {
+			b.SetTTL(st.e.TTL)
+		}
+		err := applyEvent(b, &st.e)
+		if own {
+			b.SetTTL(st.connTTL())
+		}
+		if err != nil {
 			reason := cacheReason(err)
 			if reason == ReasonSyntax {
 				reason = ReasonInvalidEvent
@@ -696,6 +722,7 @@ func (s *Server) apply(b cache.Batch, st *lineState, line []byte) {
 		return
 	}
 	p := &st.p
+	p.TTLLines = true
 	kind, err := p.Parse(line)
 	if err != nil {
 		var pe *ParseError
@@ -713,6 +740,9 @@ func (s *Server) apply(b cache.Batch, st *lineState, line []byte) {
 		err = b.SetType(p.Name, p.Type)
 	case LineHelp:
 		err = b.SetHelp(p.Name, p.Help)
+	case LineTTL:
+		st.hasTTL, st.ttl = p.TTL != cache.DefaultTTL, p.TTL
+		b.SetTTL(p.TTL)
 	default:
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"slices"
 	"strconv"
+	"time"
 	"unicode/utf8"
 
 	"github.com/push-gateway/push-gateway/cache"
@@ -19,6 +20,7 @@ const (
 	LineType                    // # TYPE name type   -> p.Name, p.Type
 	LineHelp                    // # HELP name text   -> p.Name, p.Help (unescaped: \\, \n, and \" as expfmt does)
 	LineSample                  // name{labels} value [timestamp] -> p.Name, p.Labels, p.Value
+	LineTTL                     // # TTL duration, with Parser.TTLLines -> p.TTL (cache.DefaultTTL for "default")
 )
 
 // Reasons carried by a ParseError, meant as values of the reason label of a
@@ -31,6 +33,7 @@ const (
 	ReasonInvalidValue     = "invalid_value"     // sample value not a float
 	ReasonInvalidTimestamp = "invalid_timestamp" // timestamp present but not an int64
 	ReasonInvalidType      = "invalid_type"      // TYPE with an unknown type word
+	ReasonInvalidTTL       = "invalid_ttl"       // # TTL, or an event's "ttl", that is not a duration
 )
 
 // ParseError is returned for a bad line. Reason is one of the Reason*
@@ -85,6 +88,11 @@ type Parser struct {
 	// Timestamp tells that the sample line carried a valid timestamp. Its
 	// value is dropped; the Pushgateway API refuses pushes that have one.
 	Timestamp bool
+
+	// TTLLines makes "# TTL <duration>" and "# TTL default" lines, which the
+	// raw stream reads, LineTTL; without it they are comments.
+	TTLLines bool
+	TTL      time.Duration // of the last LineTTL
 
 	buf    []byte        // unescaped label values and help text of the current line
 	sorted []cache.Label // scratch for the duplicate check of long label sets
@@ -439,6 +447,97 @@ func (p *Parser) duplicateLabel() []byte {
 	return dup
 }
 
+// parseTTL reads the rest of a "# TTL" line: a duration (see
+// ParseDuration) or "default", with blanks around.
+func (p *Parser) parseTTL(rest []byte) (LineKind, error) {
+	rest = rest[skipBlank(rest, 0):]
+	n := len(rest)
+	for n > 0 && class[rest[n-1]]&clBlank != 0 {
+		n--
+	}
+	rest = rest[:n]
+	if string(rest) == "default" {
+		p.TTL = cache.DefaultTTL
+		return LineTTL, nil
+	}
+	d, ok := ParseDuration(rest)
+	if !ok {
+		return fail(ReasonInvalidTTL, `TTL is not a duration (such as 90s, 25h, 1d, 1h30m, 0) or "default"`, rest)
+	}
+	p.TTL = d
+	return LineTTL, nil
+}
+
+// ParseDuration reads a Prometheus duration as prometheus/common's
+// model.ParseDuration does (TestParseDurationMatchesModel): "0", or one or
+// more numbers each with a unit of y, w, d, h, m, s or ms, units from the
+// largest down and each at most once (1h30m). Importing that package would
+// bring protobuf into the binary.
+func ParseDuration(s []byte) (time.Duration, bool) {
+	switch string(s) {
+	case "0":
+		return 0, true
+	case "":
+		return 0, false
+	}
+	var dur uint64
+	last := 0
+	for len(s) > 0 {
+		// A number, as strconv.ParseUint(s, 10, 0) reads it.
+		i := 0
+		var v uint64
+		for ; i < len(s) && '0' <= s[i] && s[i] <= '9'; i++ {
+			d := uint64(s[i] - '0')
+			if v > (1<<strconv.IntSize-1-d)/10 {
+				return 0, false
+			}
+			v = v*10 + d
+		}
+		if i == 0 {
+			return 0, false
+		}
+		s = s[i:]
+		j := 0
+		for j < len(s) && (s[j] < '0' || s[j] > '9') {
+			j++
+		}
+		pos, mult := durationUnit(s[:j])
+		if pos <= last { // unknown, absent, or not in order
+			return 0, false
+		}
+		last, s = pos, s[j:]
+		if v > 1<<63/mult {
+			return 0, false
+		}
+		if dur += v * mult; dur > 1<<63-1 {
+			return 0, false
+		}
+	}
+	return time.Duration(dur), true
+}
+
+// durationUnit returns the rank of a unit of ParseDuration, from 1 for the
+// largest, and its length in nanoseconds; rank 0 for no unit.
+func durationUnit(u []byte) (int, uint64) {
+	switch string(u) {
+	case "y":
+		return 1, uint64(365 * 24 * time.Hour)
+	case "w":
+		return 2, uint64(7 * 24 * time.Hour)
+	case "d":
+		return 3, uint64(24 * time.Hour)
+	case "h":
+		return 4, uint64(time.Hour)
+	case "m":
+		return 5, uint64(time.Minute)
+	case "s":
+		return 6, uint64(time.Second)
+	case "ms":
+		return 7, uint64(time.Millisecond)
+	}
+	return 0, 1
+}
+
 // parseComment parses a line from just after its '#', as expfmt does: the
 // first token is the keyword; a HELP or TYPE line that ends before its name,
 // or right after it, is as ignorable as any other comment.
@@ -448,10 +547,13 @@ func (p *Parser) parseComment(line []byte, i int) (LineKind, error) {
 	for i < len(line) && class[line[i]]&clBlank == 0 {
 		i++
 	}
+	kw := line[start:i]
+	if string(kw) == "TTL" && p.TTLLines {
+		return p.parseTTL(line[i:])
+	}
 	if i == len(line) {
 		return LineIgnored, nil
 	}
-	kw := line[start:i]
 	isHelp := string(kw) == "HELP"
 	if !isHelp && string(kw) != "TYPE" {
 		return LineIgnored, nil

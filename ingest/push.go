@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -149,12 +150,31 @@ func refuse(code int, msg string) PushResponse { return PushResponse{Code: code,
 
 func (h *PushHandler) serve(r *PushRequest) PushResponse {
 	path := r.Path
+	ttl := cache.DefaultTTL
+	if p, ok := strings.CutPrefix(path, "/ttl/"); ok {
+		d, rest, _ := strings.Cut(p, "/")
+		var valid bool
+		if ttl, valid = ParseDuration([]byte(d)); !valid {
+			return refuse(400, fmt.Sprintf("invalid TTL %q: a duration such as 90s, 25h, 1d, 1h30m, or 0 for none", d))
+		}
+		path = "/" + rest
+	}
 	aggregate := false
 	if p, ok := strings.CutPrefix(path, "/aggregate/"); ok {
 		path, aggregate = "/"+p, true
 	}
 	if r.Method == "PATCH" && !aggregate && strings.HasPrefix(path, "/metrics/") {
-		return h.patch(r, strings.TrimPrefix(path, "/metrics/"))
+		return h.patch(r, strings.TrimPrefix(path, "/metrics/"), ttl)
+	}
+	if path == "/metrics" {
+		if r.Method != "POST" {
+			return PushResponse{Code: 405, Allow: "GET, HEAD, POST", Message: "method not allowed"}
+		}
+		return h.seed(r, ttl)
+	}
+	if name, ok := strings.CutPrefix(path, "/metrics/"); ok && r.Method == "DELETE" &&
+		name != "job" && !strings.Contains(name, "/") && !strings.HasPrefix(name, "job@") {
+		return h.deleteFamily(r, name)
 	}
 	if path != pushPrefix && !strings.HasPrefix(path, pushPrefix+"/") && !strings.HasPrefix(path, pushPrefix+"@base64/") {
 		return refuse(404, "404 page not found")
@@ -185,15 +205,15 @@ func (h *PushHandler) serve(r *PushRequest) PushResponse {
 	failed := errors.As(err, &check)
 	if err == nil {
 		if aggregate {
-			err = h.Cache.AggregatePush(group, fams)
+			err = h.Cache.AggregatePushTTL(group, fams, ttl)
 		} else {
-			err = h.Cache.Push(group, fams, mode)
+			err = h.Cache.PushTTL(group, fams, mode, ttl)
 		}
 		failed = err != nil
 	}
 	if err != nil {
 		if failed {
-			h.Cache.PushFailed(group)
+			h.Cache.PushFailedTTL(group, ttl)
 		}
 		switch {
 		case errors.Is(err, os.ErrDeadlineExceeded):
@@ -235,38 +255,86 @@ func takeClearmode(fams []cache.PushFamily) error {
 	return nil
 }
 
-// patch serves PATCH /metrics/<NAME>?<LABEL>=<VALUE>&…: the counter NAME
-// with those labels goes up by 1, or by the non-negative number the body
-// holds. clearmode=replace sets it instead.
-func (h *PushHandler) patch(r *PushRequest, name string) PushResponse {
+// seed serves POST /metrics, the serverless gateway's push: an aggregating
+// push (see cache.AggregatePush) of no group, so no job label and no
+// push_time_seconds.
+func (h *PushHandler) seed(r *PushRequest, ttl time.Duration) PushResponse {
+	fams, err := h.decodeBody(r)
+	if err == nil {
+		err = takeClearmode(fams)
+	}
+	if err == nil {
+		err = h.Cache.AggregatePushTTL(nil, fams, ttl)
+	}
+	if err != nil {
+		code := 400
+		if errors.Is(err, errBodyTooLarge) {
+			code = 413
+		} else if errors.Is(err, errEncoding) {
+			code = 415
+		}
+		return refuse(code, "pushed metrics are invalid or inconsistent with existing metrics: "+err.Error())
+	}
+	return PushResponse{Code: 202}
+}
+
+// deleteFamily serves DELETE /metrics/<NAME>?<LABEL>=<VALUE>&…: every
+// series of family NAME whose labels include each pair goes, wherever it
+// came from.
+func (h *PushHandler) deleteFamily(r *PushRequest, name string) PushResponse {
 	if !validMetricName([]byte(name)) {
 		return refuse(400, fmt.Sprintf("invalid metric name %q", name))
 	}
-	q, err := url.ParseQuery(r.RawQuery)
+	labels, _, res := queryLabels(r.RawQuery, false)
+	if res.Code != 0 {
+		return res
+	}
+	h.Cache.DeleteSeries([]byte(name), labels)
+	return PushResponse{Code: 202}
+}
+
+// queryLabels reads the label pairs of a query, each name once; with
+// clearmode, a clearmode pair is a Mode and no label.
+func queryLabels(raw string, clearmode bool) ([]cache.Label, cache.Mode, PushResponse) {
+	q, err := url.ParseQuery(raw)
 	if err != nil {
-		return refuse(400, "invalid query: "+err.Error())
+		return nil, 0, refuse(400, "invalid query: "+err.Error())
 	}
 	var labels []cache.Label
 	mode := cache.ModeDefault
 	for k, vs := range q {
 		if len(vs) != 1 {
-			return refuse(400, fmt.Sprintf("label %q given %d times", k, len(vs)))
+			return nil, 0, refuse(400, fmt.Sprintf("label %q given %d times", k, len(vs)))
 		}
-		if k == "clearmode" {
+		if k == "clearmode" && clearmode {
 			m, ok := cache.ParseMode([]byte(vs[0]))
 			if !ok {
-				return refuse(400, fmt.Sprintf("clearmode %q is not aggregate, replace or family", vs[0]))
+				return nil, 0, refuse(400, fmt.Sprintf("clearmode %q is not aggregate, replace or family", vs[0]))
 			}
 			mode = m
 			continue
 		}
 		if !validLabelName(k) {
-			return refuse(400, fmt.Sprintf("invalid label name %q", k))
+			return nil, 0, refuse(400, fmt.Sprintf("invalid label name %q", k))
 		}
 		if !utf8.ValidString(vs[0]) {
-			return refuse(400, fmt.Sprintf("label value of %s is not valid UTF-8", k))
+			return nil, 0, refuse(400, fmt.Sprintf("label value of %s is not valid UTF-8", k))
 		}
 		labels = append(labels, cache.Label{Name: []byte(k), Value: []byte(vs[0])})
+	}
+	return labels, mode, PushResponse{}
+}
+
+// patch serves PATCH /metrics/<NAME>?<LABEL>=<VALUE>&…: the counter NAME
+// with those labels goes up by 1, or by the non-negative number the body
+// holds. clearmode=replace sets it instead.
+func (h *PushHandler) patch(r *PushRequest, name string, ttl time.Duration) PushResponse {
+	if !validMetricName([]byte(name)) {
+		return refuse(400, fmt.Sprintf("invalid metric name %q", name))
+	}
+	labels, mode, res := queryLabels(r.RawQuery, true)
+	if res.Code != 0 {
+		return res
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, 64))
 	if err != nil {
@@ -280,6 +348,7 @@ func (h *PushHandler) patch(r *PushRequest, name string) PushResponse {
 		}
 	}
 	b := h.Cache.Begin()
+	b.SetTTL(ttl)
 	switch mode {
 	case cache.ModeFamily:
 		if err = b.ReplaceFamily([]byte(name), labels, v); err == nil {
@@ -358,6 +427,20 @@ func (h *PushHandler) decodeBody(r *PushRequest) ([]cache.PushFamily, error) {
 	if err == nil && mt == "application/vnd.google.protobuf" &&
 		params["encoding"] == "delimited" && params["proto"] == "io.prometheus.client.MetricFamily" {
 		return DecodeProtobuf(data)
+	}
+	return decodeTextBody(data)
+}
+
+// decodeTextBody decodes a text body, or one JSON string that holds text
+// (what promjs sends: JSON.stringify(registry.metrics())), told by its
+// first non-blank byte, '"', which no text body starts with.
+func decodeTextBody(data []byte) ([]cache.PushFamily, error) {
+	if t := bytes.TrimLeft(data, " \t\r\n"); len(t) > 0 && t[0] == '"' {
+		var text string
+		if err := json.Unmarshal(data, &text); err != nil {
+			return nil, fmt.Errorf("body is not one JSON string of text exposition: %w", err)
+		}
+		data = []byte(text)
 	}
 	return DecodeText(data)
 }
