@@ -27,7 +27,6 @@ import (
 
 	"github.com/push-gateway/push-gateway/cache"
 	"github.com/push-gateway/push-gateway/expose"
-	webconf "github.com/push-gateway/push-gateway/expose/web"
 	"github.com/push-gateway/push-gateway/ingest"
 )
 
@@ -268,10 +267,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 
 	// A bad web config stops the start as a bad flag does. Without the flag
 	// nothing of TLS, YAML or bcrypt runs but their packages' init.
-	var webConf *webconf.Web
+	var webSec *webSecurity
 	if f := cli.Web.ConfigFile; f != "" {
-		if webConf, err = webconf.Load(f, logger.With("component", "web")); err != nil {
-			fmt.Fprintf(stderr, "%s: error: --web.config.file=%s: %s\n", name, f, webconf.OneLine(err))
+		var msg string
+		if webSec, msg = loadWebConfig(f, logger.With("component", "web")); webSec == nil {
+			fmt.Fprintf(stderr, "%s: error: --web.config.file=%s: %s\n", name, f, msg)
 			return 2
 		}
 	}
@@ -281,14 +281,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 	signal.Ignore(syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if err := serve(ctx, &cli, webConf, logger); err != nil {
+	if err := serve(ctx, &cli, webSec, logger); err != nil {
 		logger.Error("exiting", "err", err)
 		return 1
 	}
 	return 0
 }
 
-func serve(ctx context.Context, cli *CLI, webConf *webconf.Web, logger *slog.Logger) error {
+func serve(ctx context.Context, cli *CLI, webSec *webSecurity, logger *slog.Logger) error {
 	start := time.Now()
 	c := cache.New(cache.Options{Budget: int(cli.Cache.Size), TTL: cli.Cache.TTL})
 	if f := cli.Cache.SnapshotFile; f != "" {
@@ -421,12 +421,12 @@ func serve(ctx context.Context, cli *CLI, webConf *webconf.Web, logger *slog.Log
 	}
 	web.Handler = h.Serve
 	tlsOn, authOn := false, false
-	if webConf != nil {
-		web.Handler = h.Guarded(webConf.Guard)
-		if webConf.TLS != nil {
-			web.Handshake = webConf.TLS.Handshake
+	if webSec != nil {
+		web.Handler = h.Guarded(webSec.guard)
+		if webSec.handshake != nil {
+			web.Handshake = webSec.handshake
 		}
-		tlsOn, authOn = webConf.TLS != nil, webConf.Auth != nil
+		tlsOn, authOn = webSec.tls, webSec.auth
 	}
 
 	address := "" // TCP off
