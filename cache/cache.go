@@ -978,7 +978,7 @@ func (c *Cache) famTTL(f int) uint32 {
 // and any record may move with it (see insert): callers use no offset
 // after. ErrTooLarge, on a full cache only, means the item is lost.
 func (c *Cache) stamp(off, fam int, now uint32) error {
-	if c.wttl == ttlDefault && c.flags(off)&flagTTL == 0 {
+	if c.wttl == ttlDefault && c.flags(off)&flagTTL == 0 && (fam < 0 || c.flags(fam)&flagTTL == 0) {
 		c.touch(off, now)
 		if fam >= 0 {
 			c.touch(fam, now)
@@ -1085,7 +1085,7 @@ func (c *Cache) set(name []byte, labels []Label, v float64, now uint32) error {
 		putF(c.payload(off), v)
 		// stamp, by hand: the hot path of the daemon, which the call
 		// to stamp, too large to inline, made 5% slower.
-		if c.wttl != ttlDefault || c.flags(off)&flagTTL != 0 {
+		if c.wttl != ttlDefault || c.flags(off)&flagTTL != 0 || fam >= 0 && c.flags(fam)&flagTTL != 0 {
 			return c.stampSlow(off, fam, now)
 		}
 		c.touch(off, now)
@@ -1169,7 +1169,7 @@ func (c *Cache) setCompound(fam int, base []byte, labels []Label, v float64, suf
 				if bb := getF(p[compoundFix+16*i:]); bb >= b {
 					if bb == b {
 						putF(p[compoundFix+16*i+8:], v)
-						if c.wttl != ttlDefault || c.flags(off)&flagTTL != 0 {
+						if c.wttl != ttlDefault || c.flags(off)&flagTTL != 0 || c.flags(fam)&flagTTL != 0 {
 							return c.stampSlow(off, fam, now) // see set
 						}
 						c.touch(off, now)

@@ -62,7 +62,9 @@ func (c *CLI) validateRemoteWrite() error {
 	u, err := url.Parse(rw.URL)
 	switch {
 	case err != nil:
-		return fmt.Errorf("--remote-write.url: %w", err)
+		// Not the parser's message, which quotes the URL: it may hold
+		// a password or a key.
+		return errors.New("--remote-write.url: not a valid URL")
 	case u.Scheme != "http" && u.Scheme != "https" || u.Host == "":
 		return fmt.Errorf("--remote-write.url: %q is not an http:// or https:// URL", u.Redacted())
 	case u.User != nil:
@@ -82,8 +84,12 @@ func (c *CLI) validateRemoteWrite() error {
 	}
 	if rw.ProxyURL != "" {
 		p, err := url.Parse(rw.ProxyURL)
-		if err != nil || p.Scheme != "http" || p.Host == "" {
-			return fmt.Errorf("--remote-write.proxy-url: %q is not an http:// URL", rw.ProxyURL)
+		switch {
+		case err != nil:
+			// Not quoted: the URL may hold a password.
+			return errors.New("--remote-write.proxy-url: not a valid URL")
+		case p.Scheme != "http" || p.Host == "":
+			return fmt.Errorf("--remote-write.proxy-url: %q is not an http:// URL", p.Redacted())
 		}
 	}
 	if _, err := externalLabels(rw.ExternalLabels, "localhost"); err != nil {
@@ -210,13 +216,13 @@ func (r *remoteWrite) status() []expose.StatusSection {
 func newRemoteWrite(cli *CLI, c *cache.Cache, logger *slog.Logger) (*remoteWrite, error) {
 	f := &cli.RemoteWrite
 	u, err := url.Parse(f.URL)
-	if err != nil {
-		return nil, fmt.Errorf("--remote-write.url: %w", err)
+	if err != nil { // checked by Validate; never the parser's message, which quotes the URL
+		return nil, errors.New("--remote-write.url: not a valid URL")
 	}
 	var proxy *url.URL
 	if f.ProxyURL != "" {
 		if proxy, err = url.Parse(f.ProxyURL); err != nil {
-			return nil, fmt.Errorf("--remote-write.proxy-url: %w", err)
+			return nil, errors.New("--remote-write.proxy-url: not a valid URL")
 		}
 	}
 	client, err := httpc.New(httpc.Config{

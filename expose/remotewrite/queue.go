@@ -28,6 +28,9 @@ type queue struct {
 	closing  bool          // no more pushes: next returns nil once empty
 	ready    chan struct{} // a push or closing happened (capacity 1)
 	stats    *Stats
+	// tooLarge, if set, is told of a request larger than the whole queue
+	// (called without the lock).
+	tooLarge func(size, max int)
 }
 
 func newQueue(max int, stats *Stats) *queue {
@@ -42,9 +45,18 @@ func (q *queue) signal() {
 }
 
 // push adds r at the end and drops the oldest requests while the queue
-// holds more than max bytes (r itself, if it alone is larger).
+// holds more than max bytes. A request larger than the whole queue is
+// dropped alone, and said once: the others are not given up for it.
 func (q *queue) push(r *request) {
 	q.mu.Lock()
+	if len(r.body) > q.max {
+		q.stats.Dropped.Add(uint64(r.samples))
+		q.mu.Unlock()
+		if q.tooLarge != nil {
+			q.tooLarge(len(r.body), q.max)
+		}
+		return
+	}
 	q.reqs = append(q.reqs, r)
 	q.bytes += len(r.body)
 	for q.bytes > q.max {

@@ -143,7 +143,16 @@ func New(o Options, stats *Stats) *Sender {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Sender{o: o, stats: stats, q: newQueue(o.QueueSize, stats), seen: make(map[string]bool)}
+	s := &Sender{o: o, stats: stats, q: newQueue(o.QueueSize, stats), seen: make(map[string]bool)}
+	var warned atomic.Bool
+	s.q.tooLarge = func(size, max int) {
+		s.stats.setLastError(fmt.Sprintf("a request of %d bytes is larger than --remote-write.queue-size (%d): dropped", size, max), s.o.Now())
+		if !warned.Swap(true) {
+			s.o.Logger.Error("a request is larger than the whole queue and is dropped: raise --remote-write.queue-size (about 17 bytes per series)",
+				"request_bytes", size, "queue_size", max)
+		}
+	}
+	return s
 }
 
 // Run sends a snapshot every interval until ctx is done, then one last
@@ -300,6 +309,9 @@ func (s *Sender) post(ctx context.Context, body []byte) (Response, error) {
 				return Response{}, fmt.Errorf("basic auth password file: %w", err)
 			}
 			pw = []byte(strings.TrimSpace(string(b)))
+			if !printable(pw) {
+				return Response{}, fmt.Errorf("basic auth password file %s: holds a line break or another control character", f)
+			}
 		}
 		cred := base64.StdEncoding.EncodeToString(append([]byte(s.o.BasicAuthUsername+":"), pw...))
 		h = append(h, Header{Name: "Authorization", Value: "Basic " + cred})
@@ -308,7 +320,11 @@ func (s *Sender) post(ctx context.Context, body []byte) (Response, error) {
 		if err != nil {
 			return Response{}, fmt.Errorf("bearer token file: %w", err)
 		}
-		h = append(h, Header{Name: "Authorization", Value: "Bearer " + strings.TrimSpace(string(b))})
+		tok := strings.TrimSpace(string(b))
+		if !printable([]byte(tok)) {
+			return Response{}, fmt.Errorf("bearer token file %s: holds a line break or another control character", s.o.BearerTokenFile)
+		}
+		h = append(h, Header{Name: "Authorization", Value: "Bearer " + tok})
 	}
 	h = append(h, s.o.Headers...)
 	s.headers = h
@@ -340,4 +356,16 @@ func message(body []byte) string {
 	const max = 256
 	m := strings.TrimSpace(string(body[:min(len(body), max)]))
 	return strings.ToValidUTF8(m, "?")
+}
+
+// printable tells whether a secret read from a file can go in a header:
+// no control character (a second line, a stray CR). Never quote it in an
+// error.
+func printable(b []byte) bool {
+	for _, ch := range b {
+		if ch < ' ' || ch == 0x7f {
+			return false
+		}
+	}
+	return true
 }

@@ -139,8 +139,8 @@ func New(cfg Config) (*Client, error) {
 	if c.uri = u.RequestURI(); c.uri == "" || c.uri[0] != '/' {
 		return nil, fmt.Errorf("httpc: URL %q has no absolute path", shown(u))
 	}
-	if err := checkValue(c.host); err != nil {
-		return nil, err
+	if !validValue(c.host) {
+		return nil, errors.New("httpc: control character in the URL's host")
 	}
 	if p := cfg.ProxyURL; p != nil {
 		if p.Scheme != "http" || p.Hostname() == "" {
@@ -187,16 +187,21 @@ func CheckHeader(h Header) error {
 			return fmt.Errorf("httpc: header %s is set by the client", reserved)
 		}
 	}
-	return checkValue(h.Value)
-}
-
-func checkValue(v string) error {
-	for i := 0; i < len(v); i++ {
-		if ch := v[i]; (ch < ' ' && ch != '\t') || ch == 0x7f {
-			return fmt.Errorf("httpc: control character in header value %q", v)
-		}
+	if !validValue(h.Value) {
+		// The value is not quoted: it may be a secret (Authorization).
+		return fmt.Errorf("httpc: control character in the value of header %s", h.Name)
 	}
 	return nil
+}
+
+// validValue tells whether v holds no control character but HTAB.
+func validValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if ch := v[i]; (ch < ' ' && ch != '\t') || ch == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 func equalFold(a, b string) bool {
