@@ -425,3 +425,29 @@ func bigCache() *cache.Cache {
 	}
 	return c
 }
+
+// TestLateAnswerIsSent: the time a handler takes before its first write (a
+// slow upload, a body timeout's 408, a wait for a slot) does not count
+// against the client's rate: the answer goes out. It was lost whenever it
+// came later than WriteStallTimeout after the head.
+func TestLateAnswerIsSent(t *testing.T) {
+	s := &Server{WriteStallTimeout: 300 * time.Millisecond, Handler: func(w *Response, r *Request) {
+		time.Sleep(time.Second) // reading a slow body, say
+		w.Error(408, "timed out reading the body")
+	}}
+	addr := limitServer(t, s)
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprint(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if !strings.HasPrefix(line, "HTTP/1.1 408") {
+		t.Errorf("answer after 1 s with WriteStallTimeout 300ms: %q, %v", line, err)
+	}
+	if got := s.Stats.Stalled.Load(); got != 0 {
+		t.Errorf("Stalled = %d, want 0", got)
+	}
+}

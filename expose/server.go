@@ -999,8 +999,8 @@ type Response struct {
 	// The deadlines of each write (see Server.WriteStallTimeout): armed
 	// when the response writes to its connection.
 	armed bool
-	begin time.Time // when the request was read
-	end   time.Time // begin + WriteTimeout
+	begin time.Time // when the response began: its first write
+	end   time.Time // when the request was read + WriteTimeout
 	stall time.Duration
 	rate  float64 // bytes per second
 	sent  int64   // bytes written, head and framing included
@@ -1040,7 +1040,14 @@ func (w *Response) arm(now time.Time) {
 // read cannot hold a scrape's memory and slot for minutes.
 func (w *Response) write(p []byte) error {
 	if w.armed {
-		d := time.Now().Add(w.stall)
+		now := time.Now()
+		if w.sent == 0 {
+			// The rate counts from the first byte of the response: the
+			// time the handler took first (a body read, a wait for a
+			// slot or for bcrypt) is not the client's doing.
+			w.begin = now
+		}
+		d := now.Add(w.stall)
 		if r := w.begin.Add(w.stall + time.Duration(float64(w.sent+int64(len(p)))/w.rate*float64(time.Second))); r.Before(d) {
 			d = r
 		}
