@@ -451,3 +451,74 @@ func TestLateAnswerIsSent(t *testing.T) {
 		t.Errorf("Stalled = %d, want 0", got)
 	}
 }
+
+// TestSlowHeadsGiveWay: at MaxConns, connections that trickle a request
+// head (one byte and then nothing) make room once it has taken a second,
+// instead of keeping every scrape out for the head timeout, again and again.
+func TestSlowHeadsGiveWay(t *testing.T) {
+	s := &Server{MaxConns: 4, Handler: func(w *Response, r *Request) { w.Write([]byte("ok\n")) }}
+	addr := limitServer(t, s)
+	for i := 0; i < 4; i++ {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.Write([]byte("G"))
+	}
+	time.Sleep(1500 * time.Millisecond) // the heads have taken more than stalledHead
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprint(c, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if line, err := bufio.NewReader(c).ReadString('\n'); !strings.HasPrefix(line, "HTTP/1.1 200") {
+		t.Errorf("a scrape while 4 slow heads held MaxConns=4: %q, %v", line, err)
+	}
+	if s.Stats.Evicted.Load() != 1 || s.Stats.Refused.Load() != 0 {
+		t.Errorf("Evicted %d, Refused %d; want 1, 0", s.Stats.Evicted.Load(), s.Stats.Refused.Load())
+	}
+}
+
+// TestFreshGoBeforeKeptAlive: to make room, a connection that has not sent
+// a request yet (here, one stuck in its TLS handshake) goes before the
+// idle keep-alive connection of a client that scrapes, however long that
+// one has been idle.
+func TestFreshGoBeforeKeptAlive(t *testing.T) {
+	s := &Server{MaxConns: 2,
+		Handshake: func(nc net.Conn) (net.Conn, bool) {
+			var b [1]byte
+			_, err := nc.Read(b[:]) // a one-byte "handshake"
+			return nc, err == nil
+		},
+		Handler: func(w *Response, r *Request) { w.Write([]byte("ok\n")) }}
+	addr := limitServer(t, s)
+	dial := func() net.Conn {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	scraper := dial()
+	scraper.Write([]byte("HGET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"))
+	br := bufio.NewReader(scraper)
+	scraper.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if err := readResponse(br); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	stuck := dial() // a handshake that never ends
+	time.Sleep(300 * time.Millisecond)
+	dial() // over MaxConns: one of the two makes room
+	stuckBR := bufio.NewReader(stuck)
+	if !closedByServer(stuck, stuckBR) {
+		t.Error("the connection stuck in its handshake is still open")
+	}
+	if closedByServer(scraper, br) {
+		t.Error("the scraper's idle keep-alive connection was closed before the one stuck in its handshake")
+	}
+}

@@ -282,6 +282,8 @@ type conn struct {
 	// request (zero while one is served), whether Serve counts it in
 	// MaxConns, and whether it was closed to make room.
 	idleSince time.Time
+	headSince time.Time // when the head being read began; zero otherwise
+	served    bool      // a response was sent: an idle keep-alive connection
 	counted   bool
 	evicted   bool
 }
@@ -340,7 +342,8 @@ func (s *Server) newConn(nc net.Conn, prefix []byte, counted bool) *conn {
 	c.s, c.nc = s, nc
 	c.in = prefixReader{prefix: prefix, r: nc}
 	c.br.Reset(&c.in)
-	c.idleSince, c.counted, c.evicted = time.Time{}, counted, false
+	c.idleSince, c.headSince, c.served, c.counted, c.evicted = time.Time{}, time.Time{}, false, counted, false
+	c.resp.started = false // of the pooled conn's last response: see idle
 	s.conns[c] = struct{}{}
 	if counted {
 		s.open++
@@ -351,27 +354,56 @@ func (s *Server) newConn(nc net.Conn, prefix []byte, counted bool) *conn {
 	return c
 }
 
-// evictIdle closes the counted connection that has waited for a request
-// the longest, to make room for a new one; it tells whether there was one.
-// The caller holds s.mu.
+// evictIdle closes a counted connection to make room for a new one, and
+// tells whether there was one to close. In this order: one that has not
+// sent a whole request yet and is waiting (for its first byte, or in its
+// TLS handshake), the one waiting the longest; then one whose request head
+// has been coming for stalledHead or more (a client that trickles a head
+// cannot keep its place), the slowest first; then the keep-alive
+// connection idle the longest. One in the middle of a request is never
+// closed. The caller holds s.mu.
 func (s *Server) evictIdle() bool {
-	var victim *conn
+	now := time.Now()
+	var fresh, slow, kept *conn
 	for c := range s.conns {
-		if c.counted && !c.evicted && !c.idleSince.IsZero() && (victim == nil || c.idleSince.Before(victim.idleSince)) {
-			victim = c
+		switch {
+		case !c.counted || c.evicted:
+		case !c.idleSince.IsZero() && !c.served:
+			if fresh == nil || c.idleSince.Before(fresh.idleSince) {
+				fresh = c
+			}
+		case !c.idleSince.IsZero():
+			if kept == nil || c.idleSince.Before(kept.idleSince) {
+				kept = c
+			}
+		case !c.headSince.IsZero() && now.Sub(c.headSince) >= stalledHead:
+			if slow == nil || c.headSince.Before(slow.headSince) {
+				slow = c
+			}
 		}
+	}
+	victim := fresh
+	if victim == nil {
+		victim = slow
+	}
+	if victim == nil {
+		victim = kept
 	}
 	if victim == nil {
 		return false
 	}
-	// Its goroutine, waiting for a request, wakes up to the closed
-	// connection and cleans up; the room is free now.
+	// Its goroutine, waiting for a request or reading one, wakes up to the
+	// closed connection and cleans up; the room is free now.
 	victim.evicted = true
 	s.open--
 	victim.nc.Close()
 	s.Stats.Evicted.Add(1)
 	return true
 }
+
+// stalledHead is how long a request head may take to come before the
+// connection may be closed to make room for another.
+const stalledHead = time.Second
 
 // serve serves c's requests until the client or the server closes it.
 func (s *Server) serve(c *conn) {
@@ -432,6 +464,7 @@ func (s *Server) serve(c *conn) {
 		}
 		started = false
 		code, msg := c.readRequest()
+		c.headRead()
 		if code != 0 {
 			if code < 0 {
 				return // the client went away mid-head
@@ -520,13 +553,22 @@ func (c *conn) idle(timeout time.Duration) bool {
 	}
 	now := time.Now()
 	c.idleSince = now
+	c.served = c.served || c.resp.started
 	c.nc.SetReadDeadline(now.Add(timeout))
 	return true
 }
 
+// active marks c as reading a request head, from now.
 func (c *conn) active() {
 	c.s.mu.Lock()
-	c.idleSince = time.Time{}
+	c.idleSince, c.headSince = time.Time{}, time.Now()
+	c.s.mu.Unlock()
+}
+
+// headRead marks c as done with reading its request head.
+func (c *conn) headRead() {
+	c.s.mu.Lock()
+	c.headSince = time.Time{}
 	c.s.mu.Unlock()
 }
 
@@ -1004,8 +1046,9 @@ type Response struct {
 	stall time.Duration
 	rate  float64 // bytes per second
 	sent  int64   // bytes written, head and framing included
-	// writing is when the write under way began, in Unix nanoseconds; 0
-	// between writes. Read by other scrapes: see stalled.
+	// writing is when the write under way began, in nanoseconds since
+	// monoBase plus one; 0 between writes. Read by other scrapes: see
+	// stalled.
 	writing atomic.Int64
 }
 
@@ -1056,7 +1099,7 @@ func (w *Response) write(p []byte) error {
 		}
 		w.c.nc.SetWriteDeadline(d)
 	}
-	w.writing.Store(time.Now().UnixNano())
+	w.writing.Store(int64(time.Since(monoBase)) + 1)
 	n, err := w.w.Write(p)
 	w.writing.Store(0)
 	w.sent += int64(n)
@@ -1074,7 +1117,7 @@ func (w *Response) write(p []byte) error {
 // read, at now; 0 when none is under way. Safe from other goroutines.
 func (w *Response) stalled(now time.Time) time.Duration {
 	if t := w.writing.Load(); t != 0 {
-		return now.Sub(time.Unix(0, t))
+		return now.Sub(monoBase) - time.Duration(t-1)
 	}
 	return 0
 }
@@ -1085,6 +1128,11 @@ func (w *Response) stalled(now time.Time) time.Duration {
 func (w *Response) cut() {
 	w.c.nc.SetWriteDeadline(time.Unix(1, 0))
 }
+
+// monoBase is the origin of the times kept in atomics: durations since it
+// are read on the monotonic clock, which a clock step (NTP on a device
+// without a real-time clock) does not move.
+var monoBase = time.Now()
 
 var lastChunk = []byte("0\r\n\r\n")
 
