@@ -483,9 +483,9 @@ func TestSlowHeadsGiveWay(t *testing.T) {
 }
 
 // TestFreshGoBeforeKeptAlive: to make room, a connection that has not sent
-// a request yet (here, one stuck in its TLS handshake) goes before the
-// idle keep-alive connection of a client that scrapes, however long that
-// one has been idle.
+// a request for a second (here, one stuck in its TLS handshake) goes
+// before the idle keep-alive connection of a client that scrapes, however
+// long that one has been idle.
 func TestFreshGoBeforeKeptAlive(t *testing.T) {
 	s := &Server{MaxConns: 2,
 		Handshake: func(nc net.Conn) (net.Conn, bool) {
@@ -512,7 +512,7 @@ func TestFreshGoBeforeKeptAlive(t *testing.T) {
 	}
 	time.Sleep(300 * time.Millisecond)
 	stuck := dial() // a handshake that never ends
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(1200 * time.Millisecond)
 	dial() // over MaxConns: one of the two makes room
 	stuckBR := bufio.NewReader(stuck)
 	if !closedByServer(stuck, stuckBR) {

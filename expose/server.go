@@ -355,25 +355,33 @@ func (s *Server) newConn(nc net.Conn, prefix []byte, counted bool) *conn {
 }
 
 // evictIdle closes a counted connection to make room for a new one, and
-// tells whether there was one to close. In this order: one that has not
-// sent a whole request yet and is waiting (for its first byte, or in its
-// TLS handshake), the one waiting the longest; then one whose request head
-// has been coming for stalledHead or more (a client that trickles a head
-// cannot keep its place), the slowest first; then the keep-alive
-// connection idle the longest. One in the middle of a request is never
-// closed. The caller holds s.mu.
+// tells whether there was one to close. In this order: one that has sent
+// no request yet and has waited a second or more (for its first byte, or
+// in its TLS handshake), the one waiting the longest; then one whose
+// request head has been coming for a second or more (a client that
+// trickles a head cannot keep its place), the slowest first; then the
+// keep-alive connection idle the longest; last, one that connected less
+// than a second ago and has not sent its request yet. One in the middle of
+// a request is never closed. The grace of a second keeps a client that has
+// just connected (a scrape about to send its request) from being closed by
+// the next connection of a flood. The caller holds s.mu.
 func (s *Server) evictIdle() bool {
 	now := time.Now()
-	var fresh, slow, kept *conn
+	var stale, slow, kept, fresh *conn
+	older := func(a, b *conn) bool { return b == nil || a.idleSince.Before(b.idleSince) }
 	for c := range s.conns {
 		switch {
 		case !c.counted || c.evicted:
+		case !c.idleSince.IsZero() && !c.served && now.Sub(c.idleSince) >= stalledHead:
+			if older(c, stale) {
+				stale = c
+			}
 		case !c.idleSince.IsZero() && !c.served:
-			if fresh == nil || c.idleSince.Before(fresh.idleSince) {
+			if older(c, fresh) {
 				fresh = c
 			}
 		case !c.idleSince.IsZero():
-			if kept == nil || c.idleSince.Before(kept.idleSince) {
+			if older(c, kept) {
 				kept = c
 			}
 		case !c.headSince.IsZero() && now.Sub(c.headSince) >= stalledHead:
@@ -382,12 +390,12 @@ func (s *Server) evictIdle() bool {
 			}
 		}
 	}
-	victim := fresh
-	if victim == nil {
-		victim = slow
-	}
-	if victim == nil {
-		victim = kept
+	var victim *conn
+	for _, v := range [...]*conn{stale, slow, kept, fresh} {
+		if v != nil {
+			victim = v
+			break
+		}
 	}
 	if victim == nil {
 		return false
@@ -401,8 +409,8 @@ func (s *Server) evictIdle() bool {
 	return true
 }
 
-// stalledHead is how long a request head may take to come before the
-// connection may be closed to make room for another.
+// stalledHead is how long a request head may take to come, or a new
+// connection wait without sending one, before it goes first to make room.
 const stalledHead = time.Second
 
 // serve serves c's requests until the client or the server closes it.
