@@ -744,11 +744,14 @@ func (h *evictOnReject) Enabled(context.Context, slog.Level) bool { return true 
 func (h *evictOnReject) WithAttrs([]slog.Attr) slog.Handler       { return h }
 func (h *evictOnReject) WithGroup(string) slog.Handler            { return h }
 func (h *evictOnReject) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != "line rejected" {
+		return nil
+	}
 	h.mu.Lock()
 	s := h.s
-	h.s = nil // once: evict logs too
+	h.s = nil // once
 	h.mu.Unlock()
-	if s != nil && r.Message == "line rejected" {
+	if s != nil {
 		h.evicted <- s.evict()
 	}
 	return nil
