@@ -115,16 +115,25 @@ type Server struct {
 // tracked is what the server knows of a connection to tell how idle it is.
 // The 64-bit fields come first: see Stats.
 type tracked struct {
-	last atomic.Int64 // Unix nanoseconds of the last read that brought data; 0: none yet
+	last atomic.Int64 // nanotime of the last read that brought data; 0: none yet
 	// A connection handed to HTTP (http, set under Server.mu) is idle
 	// while the server waits to read (waiting) with nothing received since
-	// its last response (wrote, Unix nanoseconds).
+	// its last response (wrote, a nanotime).
 	wrote   atomic.Int64
 	since   time.Time   // accepted
 	busy    atomic.Bool // holds part of a line or of a request line
 	http    bool
 	waiting atomic.Bool
 }
+
+// clockBase is what nanotime counts from.
+var clockBase = time.Now()
+
+// nanotime is the time in nanoseconds since clockBase, at least 1 (0
+// means never). It reads the monotonic clock, so that the wall clock
+// stepping (NTP setting the time of a device without an RTC) makes no
+// connection look idle for years, or never idle.
+func nanotime() int64 { return int64(time.Since(clockBase)) + 1 }
 
 // httpConn is a connection handed to the HTTP server, watched so that it
 // can be told idle between requests.
@@ -138,14 +147,14 @@ func (c *httpConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	c.t.waiting.Store(false)
 	if n > 0 {
-		c.t.last.Store(time.Now().UnixNano())
+		c.t.last.Store(nanotime())
 	}
 	return n, err
 }
 
 func (c *httpConn) Write(p []byte) (int, error) {
 	n, err := c.Conn.Write(p)
-	c.t.wrote.Store(time.Now().UnixNano())
+	c.t.wrote.Store(nanotime())
 	return n, err
 }
 
@@ -316,7 +325,7 @@ const evictQuiet = time.Second
 // keep-alive connection idle for evictQuiet, idle the longest; never one
 // holding part of a line or of a request, nor one whose bytes wait unread.
 func (s *Server) evict() bool {
-	now := time.Now().UnixNano()
+	now := nanotime()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
@@ -333,7 +342,7 @@ func (s *Server) evict() bool {
 			}
 			switch {
 			case last == 0:
-				if at := t.since.UnixNano(); !silent || at < oldest {
+				if at := int64(t.since.Sub(clockBase)); !silent || at < oldest {
 					victim, silent, oldest = c, true, at
 				}
 			case !silent && now-last >= int64(evictQuiet) && (victim == nil || last < oldest):
@@ -473,8 +482,8 @@ func (s *Server) serveConn(c net.Conn, t *tracked) {
 		m, err = c.Read(buf[n:])
 		if m > 0 && n == 0 {
 			first := time.Now()
-			t.last.Store(first.UnixNano())
 			t.busy.Store(true)
+			t.last.Store(nanotime())
 			n += m
 			if verdict = isHTTP(buf[:n]); verdict != sniffNo {
 				s.setDeadline(c, first.Add(s.o.HeadTimeout))
@@ -634,11 +643,19 @@ func (s *Server) raw(c net.Conn, t *tracked, buf []byte, n int, rerr error) {
 			buf = append(make([]byte, 0, readSize), buf[:n]...)[:readSize]
 		}
 		now := time.Now()
-		t.last.Store(now.UnixNano())
+		t.last.Store(nanotime())
 		t.busy.Store(n > 0 || skipping)
 		s.rearm(c, now, &armed)
 		var m int
 		m, rerr = c.Read(buf[n:])
+		if m > 0 {
+			// Busy from now until its lines are applied: a client quiet
+			// for a while that has just sent a burst is not idle, and
+			// evict must not close it while the burst, and the part of a
+			// line after it, are in buf.
+			t.busy.Store(true)
+			t.last.Store(nanotime())
+		}
 		filled = n+m == len(buf)
 		if filled {
 			quiet = 0

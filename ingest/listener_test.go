@@ -730,3 +730,118 @@ func TestIdleDialerStorm(t *testing.T) {
 	t.Logf("%d pushes among %d reconnecting dialers: %d retried, %d connections closed to make room, %d refused",
 		pushes, dialers, retries, s.Stats().Evicted.Load(), s.Stats().Refused.Load())
 }
+
+// evictOnReject calls evict from within the server's apply, when a line
+// is rejected: what a new connection at MaxConnections does if it comes
+// while a burst is being applied.
+type evictOnReject struct {
+	mu      sync.Mutex
+	s       *Server
+	evicted chan bool
+}
+
+func (h *evictOnReject) Enabled(context.Context, slog.Level) bool { return true }
+func (h *evictOnReject) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *evictOnReject) WithGroup(string) slog.Handler            { return h }
+func (h *evictOnReject) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != "line rejected" {
+		return nil
+	}
+	h.mu.Lock()
+	s := h.s
+	h.s = nil // once
+	h.mu.Unlock()
+	if s != nil {
+		h.evicted <- s.evict()
+	}
+	return nil
+}
+
+// Review A, point 2: a raw stream quiet for over evictQuiet that has just
+// sent a burst is busy while the burst is applied, and so is one holding
+// the part of a line after it: evict closes neither, and no line is lost.
+func TestNoEvictWhileApplying(t *testing.T) {
+	h := &evictOnReject{evicted: make(chan bool, 1)}
+	s, c, path := startServer(t, Options{Logger: slog.New(h)})
+	a, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if _, err := a.Write([]byte("warm 1\n")); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); s.Stats().Lines.Load() < 1; {
+		if time.Now().After(deadline) {
+			t.Fatal("the first line was not applied in 5s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(evictQuiet + 200*time.Millisecond) // quiet long enough to be evicted
+	h.mu.Lock()
+	h.s = s
+	h.mu.Unlock()
+	// One write, read at once: nothing waits unread while it is applied.
+	if _, err := a.Write([]byte("bad line!\ntail_metric 4")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case evicted := <-h.evicted:
+		if evicted {
+			t.Error("a connection was evicted while applying the burst it had just sent")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the bad line was not rejected in 5s")
+	}
+	// "tail_metric 4" waits for the rest of its line.
+	if s.evict() {
+		t.Error("a connection holding part of a line was evicted")
+	}
+	if _, err := a.Write([]byte("2\n")); err != nil {
+		t.Fatalf("writing the rest of the line: %v", err)
+	}
+	a.(*net.UnixConn).CloseWrite()
+	a.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var b [1]byte
+	a.Read(b[:]) // returns when the server has closed its side: all applied
+	if got := values(c); !strings.Contains(got, "tail_metric 42\n") {
+		t.Errorf("the line split across the burst was lost:\n%s", got)
+	}
+}
+
+// Review A, point 4: idle times count on the monotonic clock from
+// clockBase, not in Unix nanoseconds, which a step of the wall clock would
+// move: what a connection stores is at most the time since clockBase.
+func TestIdleTimesMonotonic(t *testing.T) {
+	s, _, path := startServer(t, Options{})
+	push(t, path, "x 1\n") // closed since
+	a, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if _, err := a.Write([]byte("y 1\n")); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); s.Stats().Lines.Load() < 2; {
+		if time.Now().After(deadline) {
+			t.Fatal("the lines were not applied in 5s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	s.mu.Lock()
+	var last []int64
+	for _, tr := range s.conns {
+		last = append(last, tr.last.Load())
+	}
+	s.mu.Unlock()
+	now := nanotime()
+	if len(last) != 1 || last[0] <= 0 || last[0] > now {
+		t.Errorf("last activity of the open connection: %v, want in (0, %d], the nanoseconds since clockBase", last, now)
+	}
+	// A wall-clock reading stripped of its monotonic part is not what
+	// nanotime reads: clockBase carries a monotonic reading.
+	if clockBase.Round(0) == clockBase {
+		t.Error("clockBase has no monotonic clock reading")
+	}
+}

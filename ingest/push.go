@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"encoding/base64"
 	"encoding/json"
@@ -215,21 +216,28 @@ func (h *PushHandler) serve(r *PushRequest) PushResponse {
 		if failed {
 			h.Cache.PushFailedTTL(group, ttl)
 		}
-		switch {
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			return refuse(408, "timed out reading the body (--ingest.body-timeout)")
-		case errors.Is(err, errBusy):
-			return refuse(503, err.Error())
-		}
-		code := 400
-		if errors.Is(err, errBodyTooLarge) {
-			code = 413
-		} else if errors.Is(err, errEncoding) {
-			code = 415
-		}
-		return refuse(code, "pushed metrics are invalid or inconsistent with existing metrics: "+err.Error())
+		return refuseBody(err)
 	}
 	return PushResponse{Code: 200}
+}
+
+// refuseBody answers a push whose body could not be read, decoded or
+// stored, with the same code on every endpoint: a client retries a 408 or
+// a 503, not a 400.
+func refuseBody(err error) PushResponse {
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return refuse(408, "timed out reading the body (--ingest.body-timeout)")
+	case errors.Is(err, errBusy):
+		return refuse(503, err.Error())
+	}
+	code := 400
+	if errors.Is(err, errBodyTooLarge) {
+		code = 413
+	} else if errors.Is(err, errEncoding) {
+		code = 415
+	}
+	return refuse(code, "pushed metrics are invalid or inconsistent with existing metrics: "+err.Error())
 }
 
 // takeClearmode moves each metric's clearmode label, which is never stored,
@@ -267,13 +275,7 @@ func (h *PushHandler) seed(r *PushRequest, ttl time.Duration) PushResponse {
 		err = h.Cache.AggregatePushTTL(nil, fams, ttl)
 	}
 	if err != nil {
-		code := 400
-		if errors.Is(err, errBodyTooLarge) {
-			code = 413
-		} else if errors.Is(err, errEncoding) {
-			code = 415
-		}
-		return refuse(code, "pushed metrics are invalid or inconsistent with existing metrics: "+err.Error())
+		return refuseBody(err)
 	}
 	return PushResponse{Code: 202}
 }
@@ -336,9 +338,23 @@ func (h *PushHandler) patch(r *PushRequest, name string, ttl time.Duration) Push
 	if res.Code != 0 {
 		return res
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, 64))
+	if err := checkEncoding(r.ContentEncoding); err != nil {
+		return refuseBody(err)
+	}
+	var in io.Reader = io.LimitReader(r.Body, maxPatchBody)
+	if strings.EqualFold(r.ContentEncoding, "gzip") {
+		// A gzip stream of a number: its header and trailer take 18
+		// bytes, and a short input can come out longer than it went in.
+		zr, err := gzip.NewReader(io.LimitReader(r.Body, 4*maxPatchBody))
+		if err != nil {
+			return refuseBody(fmt.Errorf("gzip: %w", err))
+		}
+		defer zr.Close()
+		in = io.LimitReader(zr, maxPatchBody)
+	}
+	body, err := io.ReadAll(in)
 	if err != nil {
-		return refuse(400, "reading body: "+err.Error())
+		return refuseBody(fmt.Errorf("reading body: %w", err))
 	}
 	v := 1.0
 	if t := strings.TrimSpace(string(body)); t != "" {
@@ -368,6 +384,19 @@ var errBodyTooLarge = errors.New("body larger than the limit")
 
 var errEncoding = errors.New("unsupported Content-Encoding")
 
+// checkEncoding refuses a Content-Encoding other than gzip or identity:
+// read as plain text, "gzip, gzip" or "br" would be refused as malformed
+// at best.
+func checkEncoding(e string) error {
+	if e != "" && !strings.EqualFold(e, "gzip") && !strings.EqualFold(e, "identity") {
+		return fmt.Errorf("%w %q: gzip or identity only", errEncoding, e)
+	}
+	return nil
+}
+
+// maxPatchBody is the most of a PATCH body read: a number.
+const maxPatchBody = 64
+
 // checkError is a push refused by the checks the Pushgateway makes once a
 // body has been decoded, against its group (timestamps, names, label
 // values): like a type conflict, it sets the group's
@@ -390,10 +419,8 @@ func (h *PushHandler) decodeBody(r *PushRequest) ([]cache.PushFamily, error) {
 	if r.ContentLength > limit {
 		return nil, fmt.Errorf("%w of %d bytes (--ingest.max-body-size)", errBodyTooLarge, limit)
 	}
-	if e := r.ContentEncoding; e != "" && !strings.EqualFold(e, "gzip") && !strings.EqualFold(e, "identity") {
-		// Read as plain text, "gzip, gzip" or "br" would be refused as
-		// malformed metrics at best.
-		return nil, fmt.Errorf("%w %q: gzip or identity only", errEncoding, e)
+	if err := checkEncoding(r.ContentEncoding); err != nil {
+		return nil, err
 	}
 	h.once.Do(func() {
 		h.decoding = make(chan struct{}, maxDecoding)
@@ -403,8 +430,8 @@ func (h *PushHandler) decodeBody(r *PushRequest) ([]cache.PushFamily, error) {
 	if wait <= 0 {
 		wait = DefaultBudgetWait
 	}
-	data, held, err := h.readBody(r.Body, r.ContentLength, limit, wait)
-	defer h.reading.give(held)
+	data, claim, err := h.readBody(r.Body, r.ContentLength, limit, wait)
+	defer h.reading.leave(claim)
 	if err != nil {
 		return nil, err
 	}
@@ -448,70 +475,96 @@ func decodeTextBody(data []byte) ([]cache.PushFamily, error) {
 var errBusy = errors.New("too many push bodies are being read at once; try again")
 
 // readBody reads a body of length bytes (-1: unknown) up to limit. It
-// returns the bytes it took from h.reading, to give back once the body is
-// no longer needed, also on error.
-func (h *PushHandler) readBody(r io.Reader, length, limit int64, wait time.Duration) (data []byte, held int64, err error) {
+// returns the claim it made on h.reading, to give back (leave) once the
+// body is no longer needed, also on error; nil when it needed none.
+func (h *PushHandler) readBody(r io.Reader, length, limit int64, wait time.Duration) (data []byte, c *claim, err error) {
 	size := min(bodyFree, limit+1)
+	last := limit + 1 // the largest the buffer can grow to
 	if length >= 0 {
 		size = min(size, length)
+		last = min(last, length)
 	}
 	buf := make([]byte, 0, size)
 	for {
 		if len(buf) == cap(buf) {
 			if length >= 0 && int64(len(buf)) == length {
-				return buf, held, nil // all of it, as framed
+				return buf, c, nil // all of it, as framed
 			}
 			if int64(len(buf)) > limit {
-				return nil, held, fmt.Errorf("%w of %d bytes (--ingest.max-body-size)", errBodyTooLarge, limit)
+				return nil, c, fmt.Errorf("%w of %d bytes (--ingest.max-body-size)", errBodyTooLarge, limit)
 			}
-			grown := min(2*int64(cap(buf)), limit+1)
-			if length >= 0 {
-				grown = min(grown, length)
-			}
+			grown := min(2*int64(cap(buf)), last)
 			need := grown - max(int64(cap(buf)), bodyFree)
-			need = max(need, 0)
-			if need > 0 && !h.reading.take(need, wait) {
-				return nil, held, errBusy
+			if need > 0 {
+				if c == nil {
+					c = h.reading.join(last - bodyFree)
+				}
+				if !h.reading.take(c, need, wait) {
+					return nil, c, errBusy
+				}
 			}
-			held += need
 			buf = append(make([]byte, 0, grown), buf...)
 		}
 		n, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if err == io.EOF {
 			if int64(len(buf)) > limit {
-				return nil, held, fmt.Errorf("%w of %d bytes (--ingest.max-body-size)", errBodyTooLarge, limit)
+				return nil, c, fmt.Errorf("%w of %d bytes (--ingest.max-body-size)", errBodyTooLarge, limit)
 			}
-			return buf, held, nil
+			return buf, c, nil
 		}
 		if err != nil {
-			return nil, held, fmt.Errorf("reading body: %w", err)
+			return nil, c, fmt.Errorf("reading body: %w", err)
 		}
 	}
 }
 
-// byteBudget hands out up to a fixed number of bytes; a taker waits for
-// room to be given back. Safe for concurrent use.
+// byteBudget hands out up to a fixed number of bytes to claims, each of
+// which takes its bytes in steps up to a most it told when it joined; a
+// taker waits for room to be given back. A step is given only if every
+// claim can then still get all it may take, one after the other, as those
+// before it finish and give theirs back (the banker's algorithm): claims
+// that each hold part of the budget and all wait for more would wait for
+// each other until they time out. Safe for concurrent use.
 type byteBudget struct {
-	mu    sync.Mutex
-	free  int64
-	freed chan struct{} // closed, and replaced, when bytes are given back
+	mu     sync.Mutex
+	free   int64
+	freed  chan struct{} // closed, and replaced, when bytes are given back
+	claims []*claim
+	order  []*claim // scratch for safe
 }
+
+// claim is a body's share of a byteBudget: held, and up to need more.
+type claim struct{ held, need int64 }
 
 func (b *byteBudget) init(n int64) {
 	b.free, b.freed = n, make(chan struct{})
 }
 
-// take takes n bytes, waiting up to wait for them; it tells whether it
-// took them.
-func (b *byteBudget) take(n int64, wait time.Duration) bool {
+// join registers a claim that will take up to most bytes.
+func (b *byteBudget) join(most int64) *claim {
+	c := &claim{need: most}
+	b.mu.Lock()
+	b.claims = append(b.claims, c)
+	b.mu.Unlock()
+	return c
+}
+
+// take takes n more bytes for c, n at most c's need, waiting up to wait
+// for them; it tells whether it took them.
+func (b *byteBudget) take(c *claim, n int64, wait time.Duration) bool {
 	var timeout <-chan time.Time
 	for {
 		b.mu.Lock()
 		if b.free >= n {
 			b.free -= n
-			b.mu.Unlock()
-			return true
+			c.held, c.need = c.held+n, c.need-n
+			if b.safe() {
+				b.mu.Unlock()
+				return true
+			}
+			b.free += n
+			c.held, c.need = c.held-n, c.need+n
 		}
 		freed := b.freed
 		b.mu.Unlock()
@@ -528,12 +581,30 @@ func (b *byteBudget) take(n int64, wait time.Duration) bool {
 	}
 }
 
-func (b *byteBudget) give(n int64) {
-	if n == 0 {
+// safe tells whether the claims can all finish, the least needy first:
+// if any can, that one can, and its finishing only adds room.
+func (b *byteBudget) safe() bool {
+	b.order = append(b.order[:0], b.claims...)
+	slices.SortFunc(b.order, func(x, y *claim) int { return cmp.Compare(x.need, y.need) })
+	free := b.free
+	for _, c := range b.order {
+		if c.need > free {
+			return false
+		}
+		free += c.held
+	}
+	return true
+}
+
+// leave gives back what c holds and ends it; c may be nil.
+func (b *byteBudget) leave(c *claim) {
+	if c == nil {
 		return
 	}
 	b.mu.Lock()
-	b.free += n
+	b.free += c.held
+	b.claims = slices.DeleteFunc(b.claims, func(o *claim) bool { return o == c })
+	clear(b.order) // no pointer to a claim gone stays reachable
 	close(b.freed)
 	b.freed = make(chan struct{})
 	b.mu.Unlock()

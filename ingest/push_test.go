@@ -429,3 +429,167 @@ func TestBodyBudget(t *testing.T) {
 		t.Errorf("a body over --ingest.max-body-size: %d", code)
 	}
 }
+
+// pausingReader sends its first pause bytes, waits wait, then the rest: a
+// client whose body arrives in two parts.
+type pausingReader struct {
+	data  []byte
+	pause int
+	wait  time.Duration
+}
+
+func (r *pausingReader) Read(p []byte) (int, error) {
+	if len(r.data) == 0 {
+		return 0, io.EOF
+	}
+	if r.pause == 0 && r.wait > 0 {
+		time.Sleep(r.wait)
+		r.wait = 0
+	}
+	n := min(len(p), len(r.data))
+	if r.wait > 0 {
+		n = min(n, r.pause)
+		r.pause -= n
+	}
+	copy(p, r.data[:n])
+	r.data = r.data[n:]
+	return n, nil
+}
+
+// Review A, point 1: bodies that each hold part of the budget and wait for
+// more must not wait for each other. Eight bodies of about MaxBodySize at
+// once, each pausing once it holds a quarter of it (8 × 124 KiB of a
+// 1 MiB budget, each needing 128 KiB more), used to wait BudgetWait and
+// then half got 503; all go through now.
+func TestBodyBudgetNoHoldAndWait(t *testing.T) {
+	const limit = 256 << 10
+	h := &PushHandler{Cache: cache.New(cache.Options{Budget: 8 << 20}), MaxBodySize: limit, BudgetWait: 10 * time.Second}
+	var text strings.Builder
+	for text.Len() < limit-64 {
+		fmt.Fprintf(&text, "x{i=\"%d\"} 1\n", text.Len())
+	}
+	body := []byte(text.String())
+	const n = 8
+	codes := make(chan int, n)
+	start := time.Now()
+	for i := range n {
+		go func() {
+			r := &pausingReader{data: body, pause: limit/4 + 1, wait: 300 * time.Millisecond}
+			res := h.Handle(&PushRequest{Method: "PUT", Path: fmt.Sprintf("/metrics/job/j%d", i), ContentLength: int64(len(body)), Body: r})
+			codes <- res.Code
+		}()
+	}
+	got := map[int]int{}
+	for range n {
+		got[<-codes]++
+	}
+	t.Logf("%d pushes of %d bytes: %v in %v", n, len(body), got, time.Since(start).Round(time.Millisecond))
+	if got[200] != n {
+		t.Errorf("%d concurrent pushes of %d bytes: codes %v, want all 200", n, len(body), got)
+	}
+	h.reading.mu.Lock()
+	free, claims := h.reading.free, len(h.reading.claims)
+	h.reading.mu.Unlock()
+	if free != bodiesInBudget*limit || claims != 0 {
+		t.Errorf("after the pushes: %d bytes free, %d claims; want %d, 0", free, claims, bodiesInBudget*limit)
+	}
+}
+
+// A step of the budget is given only when every claim can still finish.
+func TestByteBudgetSafe(t *testing.T) {
+	var b byteBudget
+	b.init(100)
+	x, y := b.join(80), b.join(80)
+	if !b.take(x, 40, 0) {
+		t.Fatal("the first step of a claim of 80 in 100 was refused")
+	}
+	// 60 free: 40 for y would leave 20, and neither could finish.
+	if b.take(y, 40, time.Millisecond) {
+		t.Fatal("a step that left no claim able to finish was given")
+	}
+	if !b.take(y, 10, 0) || !b.take(x, 40, 0) {
+		t.Fatal("steps that left x able to finish were refused")
+	}
+	if b.take(y, 60, time.Millisecond) {
+		t.Fatal("a step larger than the room left was given")
+	}
+	b.leave(x)
+	if !b.take(y, 70, 0) {
+		t.Error("the rest of y's claim was refused after x left")
+	}
+	b.leave(y)
+	if b.free != 100 || len(b.claims) != 0 {
+		t.Errorf("after both left: free %d, %d claims", b.free, len(b.claims))
+	}
+}
+
+type timeoutReader struct{}
+
+func (timeoutReader) Read([]byte) (int, error) { return 0, os.ErrDeadlineExceeded }
+
+// Review A, point 3: every push endpoint answers a body that timed out with
+// 408 and one that found no room in the budget with 503, which clients
+// retry, not 400.
+func TestBodyErrorCodesEverywhere(t *testing.T) {
+	h := &PushHandler{Cache: cache.New(cache.Options{Budget: 1 << 20})}
+	for _, r := range []*PushRequest{
+		{Method: "PUT", Path: "/metrics/job/x", ContentLength: 100, Body: timeoutReader{}},
+		{Method: "POST", Path: "/metrics/job/x", ContentLength: 100, Body: timeoutReader{}},
+		{Method: "POST", Path: "/metrics", ContentLength: 100, Body: timeoutReader{}},
+		{Method: "PATCH", Path: "/metrics/x_total", ContentLength: 100, Body: timeoutReader{}},
+		{Method: "PATCH", Path: "/metrics/x_total", ContentLength: 100, ContentEncoding: "gzip", Body: timeoutReader{}},
+	} {
+		if res := h.Handle(r); res.Code != 408 {
+			t.Errorf("%s %s (%s), body timed out: %d %s, want 408", r.Method, r.Path, r.ContentEncoding, res.Code, res.Message)
+		}
+	}
+
+	const limit = 16 << 10
+	h = &PushHandler{Cache: cache.New(cache.Options{Budget: 64 << 10}), MaxBodySize: limit, BudgetWait: 100 * time.Millisecond}
+	res := make(chan PushResponse, 8)
+	var stalled []*stalledBody
+	for range 5 { // 60 KiB of the 64 KiB budget
+		stalled = append(stalled, stall(t, h, "big", limit, bytes.Repeat([]byte("#"), limit-bodyFree+1), res))
+	}
+	seed := h.Handle(&PushRequest{Method: "POST", Path: "/metrics", ContentLength: limit, Body: bytes.NewReader(bytes.Repeat([]byte("#"), limit))})
+	if seed.Code != 503 {
+		t.Errorf("POST /metrics with no room in the budget: %d %s, want 503", seed.Code, seed.Message)
+	}
+	for _, b := range stalled {
+		b.end(io.ErrUnexpectedEOF)
+	}
+	for range stalled {
+		<-res
+	}
+}
+
+// PATCH honours Content-Encoding as the other pushes do.
+func TestPatchContentEncoding(t *testing.T) {
+	c := cache.New(cache.Options{Budget: 64 << 10})
+	h := &PushHandler{Cache: c}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte("2.5"))
+	zw.Close()
+	for _, tc := range []struct {
+		encoding, body string
+		code           int
+	}{
+		{"", "1", 202},
+		{"identity", "1", 202},
+		{"gzip", gz.String(), 202},
+		{"GZIP", gz.String(), 202},
+		{"gzip", "1", 400}, // not gzip data
+		{"br", "1", 415},
+		{"gzip, gzip", gz.String(), 415},
+	} {
+		res := h.Handle(&PushRequest{Method: "PATCH", Path: "/metrics/n_total", ContentEncoding: tc.encoding,
+			ContentLength: int64(len(tc.body)), Body: strings.NewReader(tc.body)})
+		if res.Code != tc.code || (res.Code == 415) != strings.Contains(res.Message, "Content-Encoding") {
+			t.Errorf("PATCH, Content-Encoding %q: %d %q, want %d", tc.encoding, res.Code, res.Message, tc.code)
+		}
+	}
+	if got, want := values(c), "n_total 7\n"; got != want { // 1 + 1 + 2.5 + 2.5
+		t.Errorf("after the PATCHes: %q, want %q", got, want)
+	}
+}
