@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/push-gateway/push-gateway/expose/http1"
 )
 
 // Server is the daemon's HTTP/1.1 server, for /metrics on TCP and for the
@@ -632,7 +634,7 @@ func (c *conn) readRequest() (int, string) {
 		return 400, "malformed request line"
 	}
 	if r.Method = knownMethod(method); r.Method == "" {
-		if !isToken(method) {
+		if !http1.IsToken(method) {
 			return 400, "malformed method"
 		}
 		r.Method = string(method)
@@ -661,7 +663,7 @@ func (c *conn) readRequest() (int, string) {
 		}
 		switch {
 		case bytes.EqualFold(name, []byte("Content-Length")):
-			v, ok := parseLength(value)
+			v, ok := http1.ParseLength(value)
 			if !ok || (contentLength >= 0 && v != contentLength) {
 				return 400, "invalid Content-Length"
 			}
@@ -672,8 +674,8 @@ func (c *conn) readRequest() (int, string) {
 			}
 			chunked = true
 		case bytes.EqualFold(name, []byte("Connection")):
-			c.closeReq = c.closeReq || hasToken(value, "close")
-			c.keep10 = c.keep10 || hasToken(value, "keep-alive")
+			c.closeReq = c.closeReq || http1.HasToken(value, "close")
+			c.keep10 = c.keep10 || http1.HasToken(value, "keep-alive")
 		case bytes.EqualFold(name, []byte("Expect")) && !r.HTTP10: // 1.0 ignores it
 			if !bytes.EqualFold(value, []byte("100-continue")) {
 				return 417, "unsupported Expect"
@@ -718,14 +720,12 @@ func (c *conn) readRequest() (int, string) {
 // bare CR or a NUL) is malformed: a proxy in front may read it otherwise.
 func headerField(line []byte) (name, value []byte, ok bool) {
 	colon := bytes.IndexByte(line, ':')
-	if colon <= 0 || !isToken(line[:colon]) {
+	if colon <= 0 || !http1.IsToken(line[:colon]) {
 		return nil, nil, false
 	}
 	value = line[colon+1:]
-	for _, ch := range value {
-		if (ch < ' ' && ch != '\t') || ch == 0x7f {
-			return nil, nil, false
-		}
+	if !http1.ValidValue(value) {
+		return nil, nil, false
 	}
 	return line[:colon], bytes.Trim(value, " \t"), true
 }
@@ -792,63 +792,6 @@ func knownMethod(m []byte) string {
 		return "OPTIONS"
 	}
 	return ""
-}
-
-// isToken tells whether b is an RFC 9110 token: a method or a header name.
-func isToken(b []byte) bool {
-	if len(b) == 0 {
-		return false
-	}
-	for _, ch := range b {
-		if ch >= 0x80 || !tokenChar[ch] {
-			return false
-		}
-	}
-	return true
-}
-
-var tokenChar = func() (t [128]bool) {
-	for ch := '0'; ch <= '9'; ch++ {
-		t[ch] = true
-	}
-	for ch := 'a'; ch <= 'z'; ch++ {
-		t[ch], t[ch-'a'+'A'] = true, true
-	}
-	for _, ch := range "!#$%&'*+-.^_`|~" {
-		t[ch] = true
-	}
-	return t
-}()
-
-// hasToken tells whether the comma-separated list v holds tok, in any case.
-func hasToken(v []byte, tok string) bool {
-	for len(v) > 0 {
-		item := v
-		if i := bytes.IndexByte(v, ','); i >= 0 {
-			item, v = v[:i], v[i+1:]
-		} else {
-			v = nil
-		}
-		if bytes.EqualFold(bytes.Trim(item, " \t"), []byte(tok)) {
-			return true
-		}
-	}
-	return false
-}
-
-// parseLength parses a Content-Length: digits only, no sign, no overflow.
-func parseLength(b []byte) (int64, bool) {
-	if len(b) == 0 || len(b) > 18 {
-		return 0, false
-	}
-	var n int64
-	for _, ch := range b {
-		if ch < '0' || ch > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(ch-'0')
-	}
-	return n, true
 }
 
 // body reads a request body framed by Content-Length or chunked encoding.
@@ -938,21 +881,9 @@ func (b *body) nextChunk() error {
 		line = line[:i]
 	}
 	line = bytes.TrimRight(line, " \t")
-	if len(line) == 0 || len(line) > 15 {
+	n, ok := http1.ParseHex(line)
+	if !ok {
 		return errChunk
-	}
-	var n int64
-	for _, ch := range line {
-		switch {
-		case ch >= '0' && ch <= '9':
-			n = n<<4 | int64(ch-'0')
-		case ch >= 'a' && ch <= 'f':
-			n = n<<4 | int64(ch-'a'+10)
-		case ch >= 'A' && ch <= 'F':
-			n = n<<4 | int64(ch-'A'+10)
-		default:
-			return errChunk
-		}
 	}
 	if b.excess = max(0, b.excess-chunkOverhead-2*n); b.excess > maxChunkExcess {
 		return errChunkOverhead
@@ -1153,7 +1084,7 @@ func (w *Response) SetHeader(name, value string) {
 	}
 	switch name {
 	case "Content-Length":
-		if n, ok := parseLength([]byte(value)); ok {
+		if n, ok := http1.ParseLength([]byte(value)); ok {
 			w.length = n
 		}
 		return

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/push-gateway/push-gateway/expose/http1"
 )
 
 // socketPair returns the two ends of a connected Unix stream socket, as the
@@ -63,7 +65,7 @@ func FuzzServer(f *testing.F) {
 		s := &Server{
 			Handler: func(w *Response, r *Request) {
 				methods = append(methods, r.Method)
-				if !isToken([]byte(r.Method)) || (!strings.HasPrefix(r.Path, "/") && r.Path != "*") {
+				if !http1.IsToken(r.Method) || (!strings.HasPrefix(r.Path, "/") && r.Path != "*") {
 					bad = r.Method + " " + r.Path
 				}
 				io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20))

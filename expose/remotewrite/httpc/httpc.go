@@ -33,6 +33,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/push-gateway/push-gateway/expose/http1"
 )
 
 // Config describes the receiver. The zero value of a field means its
@@ -139,7 +141,7 @@ func New(cfg Config) (*Client, error) {
 	if c.uri = u.RequestURI(); c.uri == "" || c.uri[0] != '/' {
 		return nil, fmt.Errorf("httpc: URL %q has no absolute path", shown(u))
 	}
-	if !validValue(c.host) {
+	if !http1.ValidValue(c.host) {
 		return nil, errors.New("httpc: control character in the URL's host")
 	}
 	if p := cfg.ProxyURL; p != nil {
@@ -179,7 +181,7 @@ func hostPort(u *url.URL) string {
 // writes itself or that would change the framing (Host, Content-Length,
 // Transfer-Encoding, Connection).
 func CheckHeader(h Header) error {
-	if !isToken(h.Name) {
+	if !http1.IsToken(h.Name) {
 		return fmt.Errorf("httpc: invalid header name %q", h.Name)
 	}
 	for _, reserved := range [...]string{"Host", "Content-Length", "Transfer-Encoding", "Connection"} {
@@ -187,21 +189,11 @@ func CheckHeader(h Header) error {
 			return fmt.Errorf("httpc: header %s is set by the client", reserved)
 		}
 	}
-	if !validValue(h.Value) {
+	if !http1.ValidValue(h.Value) {
 		// The value is not quoted: it may be a secret (Authorization).
 		return fmt.Errorf("httpc: control character in the value of header %s", h.Name)
 	}
 	return nil
-}
-
-// validValue tells whether v holds no control character but HTAB.
-func validValue(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if ch := v[i]; (ch < ' ' && ch != '\t') || ch == 0x7f {
-			return false
-		}
-	}
-	return true
 }
 
 func equalFold(a, b string) bool {
@@ -230,7 +222,7 @@ func equalFold(a, b string) bool {
 // one and the request sent again, once: the caller's requests must bear
 // being received twice (remote_write ones do).
 func (c *Client) Do(ctx context.Context, method string, headers []Header, body []byte) (Response, error) {
-	if !isToken(method) {
+	if !http1.IsToken(method) {
 		return Response{}, fmt.Errorf("httpc: invalid method %q", method)
 	}
 	for _, h := range headers {

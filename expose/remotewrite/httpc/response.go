@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/push-gateway/push-gateway/expose/http1"
 )
 
 const (
@@ -105,13 +107,13 @@ func readHead(br *bufio.Reader, now time.Time) (head, error) {
 			return h, errTooMany
 		}
 		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 || !isToken(line[:colon]) { // obs-fold starts with a space: refused too
+		if colon <= 0 || !http1.IsToken(line[:colon]) { // obs-fold starts with a space: refused too
 			return h, fmt.Errorf("httpc: malformed header line %q", clip(line))
 		}
 		name, value := line[:colon], bytes.Trim(line[colon+1:], " \t")
 		switch {
 		case bytes.EqualFold(name, []byte("Content-Length")):
-			v, ok := parseLength(value)
+			v, ok := http1.ParseLength(value)
 			if !ok || (h.length >= 0 && v != h.length) {
 				return h, fmt.Errorf("httpc: invalid Content-Length %q", clip(value))
 			}
@@ -123,8 +125,8 @@ func readHead(br *bufio.Reader, now time.Time) (head, error) {
 			h.chunked = lastToken(value, "chunked")
 			h.closeDelim = !h.chunked
 		case bytes.EqualFold(name, []byte("Connection")):
-			h.close = h.close || hasToken(value, "close")
-			h.keepAlive = h.keepAlive || hasToken(value, "keep-alive")
+			h.close = h.close || http1.HasToken(value, "close")
+			h.keepAlive = h.keepAlive || http1.HasToken(value, "keep-alive")
 		case bytes.EqualFold(name, []byte("Retry-After")):
 			h.retryAfter = parseRetryAfter(value, now)
 		}
@@ -250,7 +252,7 @@ func (s *sink) chunked() error {
 			line = line[:i] // chunk extensions, ignored
 		}
 		line = bytes.TrimRight(line, " \t")
-		size, ok := parseHex(line)
+		size, ok := http1.ParseHex(line)
 		if !ok {
 			return fmt.Errorf("httpc: malformed chunk size %q", clip(line))
 		}
@@ -329,58 +331,6 @@ var dateLayouts = [...]string{
 	"Mon Jan _2 15:04:05 2006",       // asctime
 }
 
-// parseLength parses a Content-Length: digits only, no sign, no overflow.
-func parseLength(b []byte) (int64, bool) {
-	if len(b) == 0 || len(b) > 18 {
-		return 0, false
-	}
-	var n int64
-	for _, ch := range b {
-		if ch < '0' || ch > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(ch-'0')
-	}
-	return n, true
-}
-
-// parseHex parses a chunk size: hex digits, no overflow.
-func parseHex(b []byte) (int64, bool) {
-	if len(b) == 0 || len(b) > 15 {
-		return 0, false
-	}
-	var n int64
-	for _, ch := range b {
-		switch {
-		case ch >= '0' && ch <= '9':
-			n = n<<4 | int64(ch-'0')
-		case ch >= 'a' && ch <= 'f':
-			n = n<<4 | int64(ch-'a'+10)
-		case ch >= 'A' && ch <= 'F':
-			n = n<<4 | int64(ch-'A'+10)
-		default:
-			return 0, false
-		}
-	}
-	return n, true
-}
-
-// hasToken tells whether the comma-separated list v holds tok.
-func hasToken(v []byte, tok string) bool {
-	for len(v) > 0 {
-		item := v
-		if i := bytes.IndexByte(v, ','); i >= 0 {
-			item, v = v[:i], v[i+1:]
-		} else {
-			v = nil
-		}
-		if bytes.EqualFold(bytes.Trim(item, " \t"), []byte(tok)) {
-			return true
-		}
-	}
-	return false
-}
-
 // lastToken tells whether the last item of the comma-separated list v is tok.
 func lastToken(v []byte, tok string) bool {
 	if i := bytes.LastIndexByte(v, ','); i >= 0 {
@@ -388,32 +338,6 @@ func lastToken(v []byte, tok string) bool {
 	}
 	return bytes.EqualFold(bytes.Trim(v, " \t"), []byte(tok))
 }
-
-func isToken[T string | []byte](b T) bool {
-	if len(b) == 0 {
-		return false
-	}
-	for i := 0; i < len(b); i++ {
-		if ch := b[i]; ch >= 0x80 || !tokenChar[ch] {
-			return false
-		}
-	}
-	return true
-}
-
-var tokenChar = func() (t [128]bool) {
-	for ch := '0'; ch <= '9'; ch++ {
-		t[ch] = true
-	}
-	for ch := 'a'; ch <= 'z'; ch++ {
-		t[ch] = true
-		t[ch-'a'+'A'] = true
-	}
-	for _, ch := range "!#$%&'*+-.^_`|~" {
-		t[ch] = true
-	}
-	return t
-}()
 
 // clip shortens what an error message quotes of a response.
 func clip(b []byte) []byte {
