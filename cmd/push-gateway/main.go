@@ -223,6 +223,7 @@ func isDir(p string) bool {
 }
 
 func main() {
+	releaseBinary() // what the runtime's start mapped; again once serving
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }
 

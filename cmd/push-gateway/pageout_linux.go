@@ -17,7 +17,9 @@ const madvPageout = 21
 // large page-cache folios) whether or not that code ever runs: TLS for a
 // remote_write that is off, kong's help text, the parsers of flags not
 // given. Paged out, those pages cost nothing until they are used; the ones
-// in use fault back in from the page cache. Read-only mappings only; on a
+// in use fault back in. Called first thing in main (what the runtime's
+// start mapped: the peak, VmHWM, 8.5 -> 7.1 MB) and again once the daemon
+// serves (what parsing the flags mapped). Read-only mappings only; on a
 // kernel without MADV_PAGEOUT nothing happens.
 func releaseBinary() {
 	exe, err := os.Executable()
