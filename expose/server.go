@@ -80,7 +80,7 @@ type ServerStats struct {
 	Refused atomic.Uint64 // connections closed at accept: MaxConns open, none idle
 	Evicted atomic.Uint64 // idle connections closed to make room for a new one
 	Stalled atomic.Uint64 // responses cut: the client read too slowly
-	Conns   atomic.Int64  // connections open (Serve's)
+	Conns   atomic.Int64  // connections open (Serve's), less those being closed to make room
 }
 
 // Defaults of Server's timeouts.
@@ -406,6 +406,7 @@ func (s *Server) evictIdle() bool {
 	// closed connection and cleans up; the room is free now.
 	victim.evicted = true
 	s.open--
+	s.Stats.Conns.Add(-1) // it holds no slot from now: the gauge is open's
 	victim.nc.Close()
 	s.Stats.Evicted.Add(1)
 	return true
@@ -421,10 +422,8 @@ func (s *Server) serve(c *conn) {
 	defer func() {
 		s.mu.Lock()
 		delete(s.conns, c)
-		if c.counted {
-			if !c.evicted {
-				s.open--
-			}
+		if c.counted && !c.evicted {
+			s.open--
 			s.Stats.Conns.Add(-1)
 		}
 		s.mu.Unlock()
