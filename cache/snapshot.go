@@ -233,6 +233,29 @@ func (s Series) Bucket(i int) (bound, value float64) {
 	return getF(p), getF(p[8:])
 }
 
+// Line returns exposed line i of s, 0 <= i < s.Lines(), as the text
+// format and remote write name it: the suffix to the family's name, the
+// extra label (le of a histogram's bucket, quantile of a summary's) with
+// its bound, and the value. A histogram's or summary's lines come in the
+// order the format requires: buckets or quantiles by bound, _sum, _count.
+func (s Series) Line(i int) (suffix, extra string, bound, value float64) {
+	if s.rec[2] != kindCompound {
+		return "", "", 0, s.Value()
+	}
+	if n := s.Buckets(); i < n {
+		bound, value = s.Bucket(i)
+		if s.rec[3]&flagSummary != 0 {
+			return "", "quantile", bound, value
+		}
+		return "_bucket", "le", bound, value
+	} else if i == n && s.rec[3]&flagSum != 0 {
+		value, _ = s.Sum()
+		return "_sum", "", 0, value
+	}
+	value, _ = s.Count()
+	return "_count", "", 0, value
+}
+
 // SnapshotBytes is about what Snapshot would hold of a copy of the cache
 // now: the arena in use and an index entry per series.
 func (c *Cache) SnapshotBytes() int {

@@ -42,24 +42,9 @@ func appendFamily(dst []byte, f *cache.Family, flush func([]byte) []byte) []byte
 		if !ok {
 			continue
 		}
-		switch f.Type {
-		case cache.Histogram, cache.Summary:
-			extra, suffix := "quantile", ""
-			if f.Type == cache.Histogram {
-				extra, suffix = "le", "_bucket"
-			}
-			for j := 0; j < s.Buckets(); j++ {
-				bound, v := s.Bucket(j)
-				dst = appendSample(dst, &memo, name, suffix, s.Labels(), extra, bound, v)
-			}
-			if v, ok := s.Sum(); ok {
-				dst = appendSample(dst, &memo, name, "_sum", s.Labels(), "", 0, v)
-			}
-			if v, ok := s.Count(); ok {
-				dst = appendSample(dst, &memo, name, "_count", s.Labels(), "", 0, v)
-			}
-		default:
-			dst = appendSample(dst, &memo, name, "", s.Labels(), "", 0, s.Value())
+		for k, n := 0, s.Lines(); k < n; k++ {
+			suffix, extra, bound, v := s.Line(k)
+			dst = appendSample(dst, &memo, name, suffix, s.Labels(), extra, bound, v)
 		}
 		if flush != nil && len(dst) >= chunkSize {
 			if dst = flush(dst); dst == nil {

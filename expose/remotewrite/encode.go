@@ -69,25 +69,14 @@ func (e *Encoder) Encode(s *cache.Snapshot, ms int64) (body []byte, samples int)
 			if !ok {
 				continue
 			}
-			switch f.Type {
-			case cache.Histogram, cache.Summary:
-				extra, suffix := "quantile", ""
-				if f.Type == cache.Histogram {
-					extra, suffix = "le", "_bucket"
-				}
-				for k := 0; k < sr.Buckets(); k++ {
-					bound, v := sr.Bucket(k)
+			for k, n := 0, sr.Lines(); k < n; k++ {
+				suffix, extra, bound, v := sr.Line(k)
+				num := []byte(nil)
+				if extra != "" {
 					e.num = expose.AppendFloat(e.num[:0], bound)
-					e.appendSeries(f.Name, suffix, sr.Labels(), extra, e.num, v, ms)
+					num = e.num
 				}
-				if v, ok := sr.Sum(); ok {
-					e.appendSeries(f.Name, "_sum", sr.Labels(), "", nil, v, ms)
-				}
-				if v, ok := sr.Count(); ok {
-					e.appendSeries(f.Name, "_count", sr.Labels(), "", nil, v, ms)
-				}
-			default:
-				e.appendSeries(f.Name, "", sr.Labels(), "", nil, sr.Value(), ms)
+				e.appendSeries(f.Name, suffix, sr.Labels(), extra, num, v, ms)
 			}
 		}
 	}
