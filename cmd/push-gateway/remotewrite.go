@@ -299,15 +299,9 @@ func remoteWriteMetrics(s *remotewrite.Stats) []expose.SelfFamily {
 			})
 			return dst
 		}},
-		{Name: "push_gateway_remote_write_queue_bytes", Append: func(dst []byte) []byte {
-			const n = "push_gateway_remote_write_queue_bytes"
-			dst = expose.AppendHeader(dst, n, "Compressed bytes of the remote write requests not yet delivered (--remote-write.queue-size bounds it).", cache.Gauge)
-			return expose.AppendSample(dst, n, "", "", float64(s.QueueBytes.Load()))
-		}},
-		{Name: "push_gateway_remote_write_last_success_timestamp_seconds", Append: func(dst []byte) []byte {
-			const n = "push_gateway_remote_write_last_success_timestamp_seconds"
-			dst = expose.AppendHeader(dst, n, "Unix time of the last remote write request the receiver took; 0 if none yet.", cache.Gauge)
-			return expose.AppendSample(dst, n, "", "", float64(s.LastSuccess.Load())/1000)
-		}},
+		oneSample("push_gateway_remote_write_queue_bytes", "Compressed bytes of the remote write requests not yet delivered (--remote-write.queue-size bounds it).", cache.Gauge,
+			func() float64 { return float64(s.QueueBytes.Load()) }),
+		oneSample("push_gateway_remote_write_last_success_timestamp_seconds", "Unix time of the last remote write request the receiver took; 0 if none yet.", cache.Gauge,
+			func() float64 { return float64(s.LastSuccess.Load()) / 1000 }),
 	}
 }

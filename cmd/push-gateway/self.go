@@ -8,20 +8,25 @@ import (
 	"github.com/push-gateway/push-gateway/ingest"
 )
 
+// oneSample is a self-metric family of one sample without labels, whose
+// value v reads when the family is written.
+func oneSample(name, help string, t cache.Type, v func() float64) expose.SelfFamily {
+	return expose.SelfFamily{Name: name, Append: func(dst []byte) []byte {
+		dst = expose.AppendHeader(dst, name, help, t)
+		return expose.AppendSample(dst, name, "", "", v())
+	}}
+}
+
+// counter is a self-metric counter of one sample without labels.
+func counter(name, help string, v *atomic.Uint64) expose.SelfFamily {
+	return oneSample(name, help, cache.Counter, func() float64 { return float64(v.Load()) })
+}
+
 // selfMetrics returns the daemon's own metric families, named as
 // ../shared/PRODUCT.md fixes them.
 func selfMetrics(c *cache.Cache, in *ingest.Stats, pushes *ingest.PushStats, webRefused *atomic.Uint64, web, sockHTTP *expose.ServerStats) []expose.SelfFamily {
-	counter := func(name, help string, v *atomic.Uint64) expose.SelfFamily {
-		return expose.SelfFamily{Name: name, Append: func(dst []byte) []byte {
-			dst = expose.AppendHeader(dst, name, help, cache.Counter)
-			return expose.AppendSample(dst, name, "", "", float64(v.Load()))
-		}}
-	}
 	gauge := func(name, help string, v func(cache.Stats) int) expose.SelfFamily {
-		return expose.SelfFamily{Name: name, Append: func(dst []byte) []byte {
-			dst = expose.AppendHeader(dst, name, help, cache.Gauge)
-			return expose.AppendSample(dst, name, "", "", float64(v(c.Stats())))
-		}}
+		return oneSample(name, help, cache.Gauge, func() float64 { return float64(v(c.Stats())) })
 	}
 	return []expose.SelfFamily{
 		gauge("push_gateway_cache_series", "Series in the cache.", func(s cache.Stats) int { return s.Series }),
@@ -35,11 +40,7 @@ func selfMetrics(c *cache.Cache, in *ingest.Stats, pushes *ingest.PushStats, web
 			dst = expose.AppendSample(dst, n, "reason", "expired", float64(s.Expired))
 			return expose.AppendSample(dst, n, "reason", "too_large", float64(s.TooLarge))
 		}},
-		{Name: "push_gateway_ingest_lines_total", Append: func(dst []byte) []byte {
-			const n = "push_gateway_ingest_lines_total"
-			dst = expose.AppendHeader(dst, n, "Lines and events applied to the cache.", cache.Counter)
-			return expose.AppendSample(dst, n, "", "", float64(in.Lines.Load()))
-		}},
+		counter("push_gateway_ingest_lines_total", "Lines and events applied to the cache.", &in.Lines),
 		{Name: "push_gateway_ingest_lines_rejected_total", Append: func(dst []byte) []byte {
 			const n = "push_gateway_ingest_lines_rejected_total"
 			dst = expose.AppendHeader(dst, n, "Lines and events skipped because they were bad, by reason.", cache.Counter)
@@ -48,11 +49,8 @@ func selfMetrics(c *cache.Cache, in *ingest.Stats, pushes *ingest.PushStats, web
 			}
 			return dst
 		}},
-		{Name: "push_gateway_ingest_connections", Append: func(dst []byte) []byte {
-			const n = "push_gateway_ingest_connections"
-			dst = expose.AppendHeader(dst, n, "Open connections on the push socket.", cache.Gauge)
-			return expose.AppendSample(dst, n, "", "", float64(in.Connections.Load()))
-		}},
+		oneSample("push_gateway_ingest_connections", "Open connections on the push socket.", cache.Gauge,
+			func() float64 { return float64(in.Connections.Load()) }),
 		{Name: "push_gateway_ingest_pushes_total", Append: func(dst []byte) []byte {
 			const n = "push_gateway_ingest_pushes_total"
 			dst = expose.AppendHeader(dst, n, "HTTP requests that change the cache, on the push socket, by method and status code.", cache.Counter)
@@ -70,11 +68,8 @@ func selfMetrics(c *cache.Cache, in *ingest.Stats, pushes *ingest.PushStats, web
 		counter("push_gateway_ingest_idle_closed_total", "Connections on the push socket closed for sending too little in time: nothing within --ingest.first-byte-timeout, nothing more within --ingest.idle-timeout, or too little in 10s from the first byte to tell an HTTP request line from a raw stream.", &in.IdleClosed),
 		counter("push_gateway_ingest_connections_evicted_total", "Idle connections on the push socket closed to make room for a new one at --ingest.max-connections.", &in.Evicted),
 		counter("push_gateway_web_requests_refused_total", "Scrapes refused with 503: --web.max-requests-in-flight were being served, or --web.scrape-memory was held.", webRefused),
-		{Name: "push_gateway_web_connections", Append: func(dst []byte) []byte {
-			const n = "push_gateway_web_connections"
-			dst = expose.AppendHeader(dst, n, "Open TCP connections.", cache.Gauge)
-			return expose.AppendSample(dst, n, "", "", float64(web.Conns.Load()))
-		}},
+		oneSample("push_gateway_web_connections", "Open TCP connections.", cache.Gauge,
+			func() float64 { return float64(web.Conns.Load()) }),
 		{Name: "push_gateway_web_connections_refused_total", Append: func(dst []byte) []byte {
 			const n = "push_gateway_web_connections_refused_total"
 			dst = expose.AppendHeader(dst, n, "TCP connections closed at accept, by reason: max_connections (--web.max-connections open and none idle).", cache.Counter)
@@ -93,12 +88,6 @@ func selfMetrics(c *cache.Cache, in *ingest.Stats, pushes *ingest.PushStats, web
 // redisMetrics are the Redis list consumer's families, present only when
 // --ingest.redis-url is set.
 func redisMetrics(r *ingest.RedisStats) []expose.SelfFamily {
-	counter := func(name, help string, v *atomic.Uint64) expose.SelfFamily {
-		return expose.SelfFamily{Name: name, Append: func(dst []byte) []byte {
-			dst = expose.AppendHeader(dst, name, help, cache.Counter)
-			return expose.AppendSample(dst, name, "", "", float64(v.Load()))
-		}}
-	}
 	return []expose.SelfFamily{
 		counter("push_gateway_redis_elements_total", "Elements taken from the Redis list (--ingest.redis-key); their lines are counted in push_gateway_ingest_lines_total and push_gateway_ingest_lines_rejected_total.", &r.Elements),
 		counter("push_gateway_redis_errors_total", "Failed connections, logins and commands on the Redis list; each is retried with backoff.", &r.Errors),
