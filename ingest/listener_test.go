@@ -771,12 +771,7 @@ func TestNoEvictWhileApplying(t *testing.T) {
 	if _, err := a.Write([]byte("warm 1\n")); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(5 * time.Second); s.Stats().Lines.Load() < 1; {
-		if time.Now().After(deadline) {
-			t.Fatal("the first line was not applied in 5s")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitLines(t, s, 1)
 	time.Sleep(evictQuiet + 200*time.Millisecond) // quiet long enough to be evicted
 	h.mu.Lock()
 	h.s = s
@@ -823,12 +818,7 @@ func TestIdleTimesMonotonic(t *testing.T) {
 	if _, err := a.Write([]byte("y 1\n")); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(5 * time.Second); s.Stats().Lines.Load() < 2; {
-		if time.Now().After(deadline) {
-			t.Fatal("the lines were not applied in 5s")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitLines(t, s, 2)
 	s.mu.Lock()
 	var last []int64
 	for _, tr := range s.conns {
@@ -843,5 +833,16 @@ func TestIdleTimesMonotonic(t *testing.T) {
 	// nanotime reads: clockBase carries a monotonic reading.
 	if clockBase.Round(0) == clockBase {
 		t.Error("clockBase has no monotonic clock reading")
+	}
+}
+
+// waitLines waits (5 s at most) until s has applied n lines.
+func waitLines(t *testing.T, s *Server, n uint64) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); s.Stats().Lines.Load() < n; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d lines applied in 5s", s.Stats().Lines.Load(), n)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
