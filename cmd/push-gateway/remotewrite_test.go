@@ -5,18 +5,12 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"math"
-	"math/big"
 	"net"
 	"net/http"
 	"net/url"
@@ -34,6 +28,8 @@ import (
 	"github.com/VictoriaMetrics/easyproto"
 	"github.com/golang/snappy"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/push-gateway/push-gateway/expose/web/webtest"
 )
 
 // ---------------------------------------------------------------------------
@@ -392,36 +388,13 @@ func TestRemoteWriteOff(t *testing.T) {
 // ---------------------------------------------------------------------------
 // TLS and basic auth.
 
-// testPKI makes a CA and a certificate for 127.0.0.1 signed by it, in dir.
+// testPKI makes a CA and a server certificate for 127.0.0.1 signed by it,
+// in dir (webtest, as the web config's tests make theirs).
 func testPKI(t *testing.T, dir string) (caFile, certFile, keyFile string) {
 	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	leaf := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "receiver"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"receiver.test"},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
-	caCert, _ := x509.ParseCertificate(caDER)
-	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, _ := x509.MarshalECPrivateKey(key)
-	write := func(name, typ string, der []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	return write("ca.crt", "CERTIFICATE", caDER), write("server.crt", "CERTIFICATE", leafDER), write("server.key", "EC PRIVATE KEY", keyDER)
+	ca := webtest.NewCA(t)
+	crt, key := ca.Server(t, 2)
+	return webtest.WriteFile(t, dir, "ca.crt", ca.PEM), webtest.WriteFile(t, dir, "server.crt", crt), webtest.WriteFile(t, dir, "server.key", key)
 }
 
 // TestRemoteWriteTLSBasicAuth sends to a Prometheus behind its own TLS and
