@@ -187,6 +187,17 @@ type sampler struct {
 	s     []memSample
 }
 
+// startSampler samples the memory of process pid every 250 ms from now
+// until stop is called.
+func startSampler(pid int) (smp *sampler, stop func()) {
+	smp = &sampler{pid: pid, start: time.Now()}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); smp.run(ctx, 250*time.Millisecond) }()
+	return smp, func() { cancel(); wg.Wait() }
+}
+
 func (s *sampler) run(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()

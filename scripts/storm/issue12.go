@@ -735,14 +735,10 @@ func runAttack(parent context.Context, c *config) int {
 		return 2
 	}
 
-	start := time.Now()
+	smp, stopSampler := startSampler(d.pid)
+	defer stopSampler()
+	start := smp.start
 	end := start.Add(c.duration)
-	smp := &sampler{pid: d.pid, start: start}
-	sctx, stopSampler := context.WithCancel(context.Background())
-	var swg sync.WaitGroup
-	swg.Add(1)
-	go func() { defer swg.Done(); smp.run(sctx, 250*time.Millisecond) }()
-	defer func() { stopSampler(); swg.Wait() }()
 
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
@@ -847,7 +843,6 @@ wait:
 		}
 	}
 	stopSampler()
-	swg.Wait()
 	var shutdown time.Duration
 	killed := false
 	if !crashed {

@@ -120,14 +120,10 @@ func runStorm(parent context.Context, c *config) (*result, error) {
 		return nil, err
 	}
 	r.pre = pre
-	start := time.Now()
+	smp, stopSampler := startSampler(d.pid)
+	defer stopSampler()
+	start := smp.start
 	end := start.Add(c.duration)
-	smp := &sampler{pid: d.pid, start: start}
-	sctx, stopSampler := context.WithCancel(context.Background())
-	var swg sync.WaitGroup
-	swg.Add(1)
-	go func() { defer swg.Done(); smp.run(sctx, 250*time.Millisecond) }()
-	defer func() { stopSampler(); swg.Wait() }()
 
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
@@ -282,7 +278,6 @@ wait:
 		}
 	}
 	stopSampler()
-	swg.Wait()
 	r.samples = smp.samples()
 	if !r.crashed {
 		r.shutdown, r.killed = d.stop(8 * time.Second)
