@@ -160,22 +160,41 @@ func (h *Handler) Guarded(guard func(*Response, *Request) bool) func(*Response, 
 	}
 }
 
-func (h *Handler) serveMetrics(w *Response, r *Request) {
-	w.SetHeader("Content-Type", ContentType)
+// startCopy begins a response that copies the cache (a scrape, the status
+// page): it sets the content type and, but for HEAD, admits the request
+// with its copy and extra bytes besides (see admit) and returns the
+// buffers to render into. Nil means there is nothing more to write: HEAD,
+// or refused with 503. End it with endCopy.
+func (h *Handler) startCopy(w *Response, r *Request, contentType string, extra int64) (s *scrape, need int64) {
+	w.SetHeader("Content-Type", contentType)
 	if r.Method == "HEAD" {
-		return
+		return nil, 0
 	}
-	need := int64(h.o.Cache.SnapshotBytes()) + scrapeOverhead
+	need = int64(h.o.Cache.SnapshotBytes()) + extra
 	if msg := h.admit(w, need); msg != "" {
 		h.o.Refused.Inc()
 		w.Error(503, msg)
-		return
+		return nil, 0
 	}
-	defer h.leave(w, need)
-	s, _ := h.pool.Get().(*scrape)
+	s, _ = h.pool.Get().(*scrape)
 	if s == nil {
 		s = new(scrape)
 	}
+	return s, need
+}
+
+// endCopy gives back what startCopy took.
+func (h *Handler) endCopy(w *Response, s *scrape, need int64) {
+	h.pool.Put(s)
+	h.leave(w, need)
+}
+
+func (h *Handler) serveMetrics(w *Response, r *Request) {
+	s, need := h.startCopy(w, r, ContentType, scrapeOverhead)
+	if s == nil {
+		return
+	}
+	defer h.endCopy(w, s, need)
 	// A small exposition goes in one write with its length; a large one in
 	// chunks of about chunkSize.
 	streamed := false
@@ -193,7 +212,6 @@ func (h *Handler) serveMetrics(w *Response, r *Request) {
 		}
 		w.Write(s.buf)
 	}
-	h.pool.Put(s)
 }
 
 // admit takes a slot of MaxInFlight and need bytes of the scrape memory

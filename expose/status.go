@@ -69,25 +69,14 @@ func (r famRanks) Less(i, j int) bool {
 }
 
 func (h *Handler) serveStatus(w *Response, r *Request) {
-	w.SetHeader("Content-Type", "text/html; charset=utf-8")
-	if r.Method == "HEAD" {
-		return
-	}
-	need := int64(h.o.Cache.SnapshotBytes()) + statusPageMax
-	if msg := h.admit(w, need); msg != "" {
-		h.o.Refused.Inc()
-		w.Error(503, msg)
-		return
-	}
-	defer h.leave(w, need)
-	s, _ := h.pool.Get().(*scrape)
+	s, need := h.startCopy(w, r, "text/html; charset=utf-8", statusPageMax)
 	if s == nil {
-		s = new(scrape)
+		return
 	}
+	defer h.endCopy(w, s, need)
 	s.buf = h.appendStatus(s.buf[:0], s, time.Now())
 	w.SetContentLength(int64(len(s.buf)))
 	w.Write(s.buf)
-	h.pool.Put(s)
 }
 
 // appendStatus appends the page, taking a snapshot into s.snap.
