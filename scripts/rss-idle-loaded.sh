@@ -7,11 +7,17 @@
 # Usage: scripts/rss-idle-loaded.sh BINARY [FLAG...]   (repeat runs and take
 # the median: the figures move by a few tens of kB). Needs socat and curl;
 # the daemon listens on 127.0.0.1:<free port> and a socket in a temporary
-# directory.
+# directory. PAGE_CACHE=cold drops the binary from the page cache first (as
+# after a reboot; how the file came into the page cache decides the size of
+# its folios, and so how much of it a fault maps); the default leaves it.
 set -eu
 [ $# -ge 1 ] || { echo "usage: $0 BINARY [FLAG...]" >&2; exit 2; }
 bin=$1
 shift
+if [ "${PAGE_CACHE:-asis}" = cold ]; then
+	sync
+	dd if="$bin" iflag=nocache count=0 status=none
+fi
 dir=$(mktemp -d)
 pid=
 cleanup() {
