@@ -53,11 +53,12 @@ func NewEncoder(external []Label, metadata bool) *Encoder {
 	return &Encoder{external: ext, metadata: metadata, seed: maphash.MakeSeed()}
 }
 
-// Encode returns the snappy-compressed WriteRequest of snapshot s with every
-// sample at time ms (milliseconds since the epoch), and how many samples it
-// holds, stale markers included. samples is 0 when there is nothing to send.
-// The returned body is a new slice the caller owns.
-func (e *Encoder) Encode(s *cache.Snapshot, ms int64) (body []byte, samples int) {
+// Encode appends to dst the snappy-compressed WriteRequest of snapshot s
+// with every sample at time ms (milliseconds since the epoch), and returns
+// it with how many samples it holds, stale markers included. samples is 0
+// when there is nothing to send. dst is the caller's, typically the body of
+// a request already delivered, so that an interval leaves no garbage.
+func (e *Encoder) Encode(s *cache.Snapshot, ms int64, dst []byte) (body []byte, samples int) {
 	e.cur, e.hashes = e.cur[:0], e.hashes[:0]
 	for i := 0; i < s.Len(); i++ {
 		f := s.Family(i)
@@ -84,10 +85,10 @@ func (e *Encoder) Encode(s *cache.Snapshot, ms int64) (body []byte, samples int)
 	samples += e.appendStale(ms)
 	e.prev, e.cur = e.cur, e.prev
 	if samples == 0 {
-		return nil, 0
+		return dst, 0
 	}
 	e.compress = snappy.Encode(e.compress[:cap(e.compress)], e.prev)
-	return bytes.Clone(e.compress), samples
+	return append(dst, e.compress...), samples
 }
 
 // appendSeries appends one TimeSeries with one sample. A WriteRequest is

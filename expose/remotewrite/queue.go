@@ -25,6 +25,7 @@ type queue struct {
 	inflight *request   // taken by the sender, not yet finished
 	bytes    int        // of reqs and inflight (unless abandoned)
 	max      int
+	spare    *request      // the last request finished, for the next snapshot
 	closing  bool          // no more pushes: next returns nil once empty
 	ready    chan struct{} // a push or closing happened (capacity 1)
 	stats    *Stats
@@ -125,6 +126,31 @@ func (q *queue) finish(r *request) (abandoned bool) {
 	q.inflight = nil
 	q.stats.QueueBytes.Store(int64(q.bytes))
 	return r.abandoned
+}
+
+// recycle gives r, finished and no longer used by its sender, for the next
+// snapshot to fill again: a daemon that delivers every interval then
+// allocates no request and no body.
+func (q *queue) recycle(r *request) {
+	q.mu.Lock()
+	q.spare = r
+	q.mu.Unlock()
+}
+
+// request returns an empty request, the recycled one if there is one.
+func (q *queue) request() *request {
+	q.mu.Lock()
+	r := q.spare
+	q.spare = nil
+	q.mu.Unlock()
+	if r == nil {
+		return &request{abandon: make(chan struct{})}
+	}
+	if r.abandoned {
+		r.abandon, r.abandoned = make(chan struct{}), false
+	}
+	r.body, r.samples = r.body[:0], 0
+	return r
 }
 
 // close makes next return nil once the queue is empty.

@@ -190,9 +190,12 @@ func (s *Sender) Run(ctx, drain context.Context) {
 // snapshot queues the cache's current state.
 func (s *Sender) snapshot() {
 	s.o.Cache.Snapshot(&s.snap)
-	body, n := s.o.Encoder.Encode(&s.snap, s.o.Now().UnixMilli())
-	if n > 0 {
-		s.q.push(&request{body: body, samples: n, abandon: make(chan struct{})})
+	r := s.q.request()
+	r.body, r.samples = s.o.Encoder.Encode(&s.snap, s.o.Now().UnixMilli(), r.body)
+	if r.samples > 0 {
+		s.q.push(r)
+	} else {
+		s.q.recycle(r)
 	}
 }
 
@@ -226,8 +229,10 @@ func sleep(ctx context.Context, abandon <-chan struct{}, d time.Duration) bool {
 }
 
 // send tries r until it is delivered, refused for good, abandoned by the
-// queue or ctx is done, and counts its samples accordingly.
+// queue or ctx is done, and counts its samples accordingly; then r is the
+// queue's to reuse.
 func (s *Sender) send(ctx context.Context, r *request) {
+	defer s.q.recycle(r) // done with, whatever became of it
 	backoff := s.o.MinBackoff
 	for try := 0; ; try++ {
 		if try > 0 {
