@@ -263,10 +263,15 @@ var aLongTimeAgo = time.Unix(1, 0)
 
 // roundTrip writes the request on cn and reads the response.
 func (c *Client) roundTrip(ctx context.Context, cn *conn, deadline time.Time, method string, headers []Header, body []byte) (Response, bool, error) {
+	cn.watch(ctx)
 	if err := cn.nc.SetDeadline(deadline); err != nil {
 		return Response{}, false, fmt.Errorf("httpc: %w", err)
 	}
-	stop := context.AfterFunc(ctx, func() { cn.nc.SetDeadline(aLongTimeAgo) })
+	// Cancelled before the deadline was set, the watch's move of it to the
+	// past may have come first and been undone: this check sees it.
+	if err := ctx.Err(); err != nil {
+		return Response{}, false, fmt.Errorf("httpc: %w", err)
+	}
 	cn.read = 0
 	b := append(cn.head[:0], method...)
 	b = append(b, ' ')
@@ -289,8 +294,8 @@ func (c *Client) roundTrip(ctx context.Context, cn *conn, deadline time.Time, me
 	// A receiver may answer (413, say) and close before reading the whole
 	// body: the answer is worth more than the write error.
 	resp, reusable, err := readResponse(cn.br, c.cfg.MaxResponseBody, time.Now())
-	if !stop() {
-		reusable = false // the deadline was spoiled by the cancel
+	if ctx.Err() != nil {
+		reusable = false // the deadline is (or is about to be) spoiled by the cancel
 	}
 	switch {
 	case err != nil && werr != nil:
@@ -368,7 +373,7 @@ func (c *Client) Close() error {
 		c.idle = nil
 	}
 	for cn := range c.busy {
-		cn.close()
+		cn.raw.Close() // its Do owns the watch, and ends it in put
 	}
 	return nil
 }
@@ -380,12 +385,49 @@ type conn struct {
 	br   *bufio.Reader // reads from the conn itself, to count
 	read int64         // bytes read since the request was written
 	head []byte        // the request head, reused
+
+	// The context whose cancel aborts what is under way (see watch).
+	done  <-chan struct{}
+	stop  func() bool
+	fired chan struct{} // closed once the cancel has moved the deadline
+}
+
+// watch makes the cancel of ctx abort what is under way on cn: the
+// connection's deadline moves to the past. The watch stays while the
+// caller passes contexts with the same Done channel (the sender passes one
+// for its whole life), so that a request allocates no watch of its own.
+func (cn *conn) watch(ctx context.Context) {
+	done := ctx.Done()
+	if done == cn.done {
+		return // if that context was cancelled, ctx.Err() says so
+	}
+	cn.unwatch()
+	if done != nil {
+		fired := make(chan struct{})
+		cn.done, cn.fired = done, fired
+		cn.stop = context.AfterFunc(ctx, func() {
+			cn.nc.SetDeadline(aLongTimeAgo)
+			close(fired)
+		})
+	}
+}
+
+// unwatch ends the watch. If its context was cancelled, it waits until the
+// deadline has moved, so that the caller's next SetDeadline comes after.
+func (cn *conn) unwatch() {
+	if cn.stop != nil && !cn.stop() {
+		<-cn.fired
+	}
+	cn.done, cn.stop, cn.fired = nil, nil, nil
 }
 
 // close closes the TCP connection at once. A TLS close_notify alert is not
 // sent: tls.Conn.Close may block 5 s on it, past the request's deadline, and
 // HTTP/1.1 framing does not need it.
-func (cn *conn) close() { cn.raw.Close() }
+func (cn *conn) close() {
+	cn.unwatch()
+	cn.raw.Close()
+}
 
 func (cn *conn) Read(p []byte) (int, error) {
 	n, err := cn.nc.Read(p)

@@ -388,6 +388,35 @@ func TestCancel(t *testing.T) {
 	}
 }
 
+// TestContextsAndKeepAlive: a context per request, cancelled after it as
+// usual, and a long-lived context cancelled while its connection is idle,
+// spoil neither the kept-alive connection nor the next request.
+func TestContextsAndKeepAlive(t *testing.T) {
+	u, conns := echoServer(t)
+	c := newClient(t, Config{URL: u})
+	do := func(ctx context.Context, i int) {
+		t.Helper()
+		resp, err := c.Do(ctx, "POST", nil, []byte("x"))
+		if err != nil || resp.Status != 200 {
+			t.Fatalf("request %d: %v %d", i, err, resp.Status)
+		}
+	}
+	for i := range 3 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		do(ctx, i)
+		cancel()
+	}
+	long, cancelLong := context.WithCancel(context.Background())
+	do(long, 3)
+	do(long, 4)
+	cancelLong()
+	time.Sleep(10 * time.Millisecond) // the watch has moved the idle connection's deadline
+	do(context.Background(), 5)
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("%d connections for 6 requests, want 1", n)
+	}
+}
+
 // closeWhile starts a request, calls Close once got says the server has
 // it, and wants the request to fail soon after.
 func closeWhile(t *testing.T, c *Client, got <-chan struct{}) {
