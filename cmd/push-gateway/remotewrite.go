@@ -239,11 +239,12 @@ func newRemoteWrite(cli *CLI, c *cache.Cache, logger *slog.Logger) (*remoteWrite
 	hdrs, _ := extraHeaders(f.Headers, auth)
 	stats := new(remotewrite.Stats)
 	s := remotewrite.New(remotewrite.Options{
-		Cache:                 c,
-		Encoder:               remotewrite.NewEncoder(ext, true),
-		Poster:                client,
-		Interval:              f.Interval,
-		Timeout:               f.Timeout,
+		Cache:    c,
+		Encoder:  remotewrite.NewEncoder(ext, true),
+		Poster:   client,
+		Interval: f.Interval,
+		// No Timeout: the client bounds each request by f.Timeout already,
+		// and a second context per request is garbage every interval.
 		QueueSize:             int(f.QueueSize),
 		Headers:               hdrs,
 		UserAgent:             name + "/" + version.Version,
