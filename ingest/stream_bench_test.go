@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -56,4 +57,51 @@ func BenchmarkStream(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(64*n), "ns/line")
 	conn.Close()
+}
+
+// go test -run '^$' -bench '^BenchmarkPushPerConnection$' -benchtime 2000x ./ingest/
+
+// BenchmarkPushPerConnection is a pusher that opens a connection, writes
+// 100 lines and closes, as a cron job or a shell loop with socat does:
+// B/op is the garbage each such push leaves for the collector, the
+// client's side included.
+func BenchmarkPushPerConnection(b *testing.B) {
+	c := cache.New(cache.Options{Budget: 64 << 10, TTL: time.Minute})
+	path := filepath.Join(b.TempDir(), "p.sock")
+	l, err := Listen(path, 0o600)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := NewServer(Options{Cache: c})
+	go s.Serve(l)
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	}()
+	var sb strings.Builder
+	for i := range 100 {
+		sb.WriteString(`edge_device_metric_001{instance="router-01.lan",job="pushgateway",path="/x/` + strconv.Itoa(1000+i) + `"} 42.5` + "\n")
+	}
+	batch := []byte(sb.String())
+	b.SetBytes(int64(len(batch)))
+	b.ReportAllocs()
+	want := uint64(0)
+	for b.Loop() {
+		conn, err := net.Dial("unix", path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := conn.Write(batch); err != nil {
+			b.Fatal(err)
+		}
+		conn.Close()
+		want += 100
+		for deadline := time.Now().Add(10 * time.Second); s.stats.Lines.Load() < want; {
+			if time.Now().After(deadline) {
+				b.Fatalf("%d of %d lines applied", s.stats.Lines.Load(), want)
+			}
+			runtime.Gosched()
+		}
+	}
 }

@@ -1,6 +1,0 @@
-//go:build !linux
-
-package main
-
-// releaseBinary does nothing outside Linux.
-func releaseBinary() {}
