@@ -3,11 +3,12 @@
 // 127.0.0.1, starts an HTTPS receiver on loopback that answers every write
 // 204, starts the daemon with --remote-write.url pointing at it and
 // --remote-write.tls.ca-file, pushes -series series over the raw socket
-// once (--cache.ttl=0 keeps them), and reads /proc/PID/status every second
-// for -duration. It prints the peak VmHWM, the largest VmRSS, RssAnon and
+// once (--cache.ttl=0 keeps them) or every -repush, and reads
+// /proc/PID/status every second for -duration. It prints the peak VmHWM, the largest VmRSS, RssAnon and
 // RssFile, the CPU the daemon used and the requests the receiver got.
 //
 //	go run ./scripts/rwrss -bin ./push-gateway [-duration 60s] [-runs 3] [-page-cache cold|asis]
+//	    [-repush 1s] [-env 'GOGC=50 GODEBUG=gctrace=1']
 //
 // -page-cache cold drops the binary's file from the page cache before each
 // run (sync, then POSIX_FADV_DONTNEED), so that each run starts as after a
@@ -49,6 +50,8 @@ func main() {
 	interval := flag.String("interval", "1s", "--remote-write.interval")
 	verbose := flag.Bool("v", false, "print every sample")
 	pageCache := flag.String("page-cache", "cold", "cold: drop the binary from the page cache before each run; asis: leave it")
+	repush := flag.Duration("repush", 0, "push the series again this often (new values, a new connection each time, as a cron job would); 0: once")
+	env := flag.String("env", "", "space-separated NAME=VALUE for the daemon's environment only (GOGC=50 GODEBUG=gctrace=1)")
 	flag.Parse()
 	if *pageCache != "cold" && *pageCache != "asis" {
 		fail(fmt.Errorf("-page-cache is cold or asis, not %q", *pageCache))
@@ -87,7 +90,7 @@ func main() {
 			}
 		}
 		r0 := requests.Load()
-		res, err := run(*bin, dir, "https://"+ln.Addr().String()+"/api/v1/write", caFile, *interval, *series, *duration, *verbose)
+		res, err := run(*bin, strings.Fields(*env), *repush, dir, "https://"+ln.Addr().String()+"/api/v1/write", caFile, *interval, *series, *duration, *verbose)
 		if err != nil {
 			fail(err)
 		}
@@ -101,7 +104,7 @@ type result struct {
 	cpu                  float64
 }
 
-func run(bin, dir, url, caFile, interval string, series int, d time.Duration, verbose bool) (result, error) {
+func run(bin string, env []string, repush time.Duration, dir, url, caFile, interval string, series int, d time.Duration, verbose bool) (result, error) {
 	var res result
 	sock := filepath.Join(dir, "p.sock")
 	os.Remove(sock)
@@ -109,6 +112,7 @@ func run(bin, dir, url, caFile, interval string, series int, d time.Duration, ve
 		"--cache.ttl=0", "--log.level=warn",
 		"--remote-write.url="+url, "--remote-write.interval="+interval,
 		"--remote-write.tls.ca-file="+caFile)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return res, err
@@ -127,12 +131,34 @@ func run(bin, dir, url, caFile, interval string, series int, d time.Duration, ve
 			return res, fmt.Errorf("the daemon did not open %s: %v", sock, err)
 		}
 	}
-	var b strings.Builder
-	for i := 0; i < series; i++ {
-		fmt.Fprintf(&b, "rwrss_series{instance=\"router-01.lan\",job=\"edge\",path=\"/x/%05d\"} %d\n", i, i)
+	push := func(c net.Conn, round int) {
+		var b strings.Builder
+		for i := 0; i < series; i++ {
+			fmt.Fprintf(&b, "rwrss_series{instance=\"router-01.lan\",job=\"edge\",path=\"/x/%05d\"} %d\n", i, i+round)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(c, b.String())
+		c.Close()
 	}
-	io.WriteString(c, b.String())
-	c.Close()
+	push(c, 0)
+	if repush > 0 {
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() {
+			t := time.NewTicker(repush)
+			defer t.Stop()
+			for round := 1; ; round++ {
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+				}
+				if c, err := net.DialTimeout("unix", sock, 5*time.Second); err == nil {
+					push(c, round)
+				}
+			}
+		}()
+	}
 	pid := cmd.Process.Pid
 	for end := time.Now().Add(d); time.Now().Before(end); {
 		time.Sleep(time.Second)
