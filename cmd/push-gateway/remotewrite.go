@@ -241,7 +241,7 @@ func newRemoteWrite(cli *CLI, c *cache.Cache, logger *slog.Logger) (*remoteWrite
 	s := remotewrite.New(remotewrite.Options{
 		Cache:    c,
 		Encoder:  remotewrite.NewEncoder(ext, true),
-		Poster:   client,
+		Poster:   settlingPoster{client},
 		Interval: f.Interval,
 		// No Timeout: the client bounds each request by f.Timeout already,
 		// and a second context per request is garbage every interval.
@@ -305,4 +305,18 @@ func remoteWriteMetrics(s *remotewrite.Stats) []expose.SelfFamily {
 		oneSample("push_gateway_remote_write_last_success_timestamp_seconds", "Unix time of the last remote write request the receiver took; 0 if none yet.", cache.Gauge,
 			func() float64 { return float64(s.LastSuccess.Load()) / 1000 }),
 	}
+}
+
+// settlingPoster settles the daemon (see settle) after the first request
+// the receiver accepted: by then the TLS handshake, the parse of the CA
+// file and the first request's code have run, and most of it will not run
+// again.
+type settlingPoster struct{ remotewrite.Poster }
+
+func (p settlingPoster) Do(ctx context.Context, method string, headers []remotewrite.Header, body []byte) (remotewrite.Response, error) {
+	r, err := p.Poster.Do(ctx, method, headers, body)
+	if err == nil && r.Status/100 == 2 {
+		settle()
+	}
+	return r, err
 }

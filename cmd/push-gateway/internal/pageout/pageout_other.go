@@ -1,0 +1,6 @@
+//go:build !linux
+
+package pageout
+
+// Release does nothing outside Linux.
+func Release() {}
