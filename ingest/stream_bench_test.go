@@ -13,12 +13,9 @@ import (
 	"github.com/push-gateway/push-gateway/cache"
 )
 
-// go test -run '^$' -bench '^BenchmarkStream$' -benchtime 2s -count 6 -cpu 2 ./ingest/
-
-// BenchmarkStream is the raw stream's whole path on one connection, reads
-// and deadlines included: batches of 64 lines of 89 bytes, each updating
-// an existing series, written into the socket as fast as they are taken.
-func BenchmarkStream(b *testing.B) {
+// benchServer serves the socket it returns with a new cache until the
+// benchmark ends.
+func benchServer(b *testing.B) (*Server, string) {
 	c := cache.New(cache.Options{Budget: 64 << 10, TTL: time.Minute})
 	path := filepath.Join(b.TempDir(), "p.sock")
 	l, err := Listen(path, 0o600)
@@ -27,11 +24,21 @@ func BenchmarkStream(b *testing.B) {
 	}
 	s := NewServer(Options{Cache: c})
 	go s.Serve(l)
-	defer func() {
+	b.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		s.Shutdown(ctx)
-	}()
+	})
+	return s, path
+}
+
+// go test -run '^$' -bench '^BenchmarkStream$' -benchtime 2s -count 6 -cpu 2 ./ingest/
+
+// BenchmarkStream is the raw stream's whole path on one connection, reads
+// and deadlines included: batches of 64 lines of 89 bytes, each updating
+// an existing series, written into the socket as fast as they are taken.
+func BenchmarkStream(b *testing.B) {
+	s, path := benchServer(b)
 	conn, err := net.Dial("unix", path)
 	if err != nil {
 		b.Fatal(err)
@@ -66,19 +73,7 @@ func BenchmarkStream(b *testing.B) {
 // B/op is the garbage each such push leaves for the collector, the
 // client's side included.
 func BenchmarkPushPerConnection(b *testing.B) {
-	c := cache.New(cache.Options{Budget: 64 << 10, TTL: time.Minute})
-	path := filepath.Join(b.TempDir(), "p.sock")
-	l, err := Listen(path, 0o600)
-	if err != nil {
-		b.Fatal(err)
-	}
-	s := NewServer(Options{Cache: c})
-	go s.Serve(l)
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		s.Shutdown(ctx)
-	}()
+	s, path := benchServer(b)
 	var sb strings.Builder
 	for i := range 100 {
 		sb.WriteString(`edge_device_metric_001{instance="router-01.lan",job="pushgateway",path="/x/` + strconv.Itoa(1000+i) + `"} 42.5` + "\n")
