@@ -71,6 +71,14 @@ dns_query_seconds_count 181
 ntp_offset_seconds 0.003
 broken{ 1
 `)
+	// The raw lines first: the ntp push below conflicts with their gauge
+	// only once it is applied.
+	eventually(t, 10*time.Second, "the raw lines applied", func() (bool, string) {
+		e := d.scrape(t)
+		_, ok := e.value("ntp_offset_seconds")
+		r, _ := e.value("push_gateway_ingest_lines_rejected_total", "reason", "invalid_name")
+		return ok && r == 1, e.body
+	})
 	put := func(path, body string, want int) {
 		t.Helper()
 		if resp, msg := d.request(t, true, http.MethodPut, path, "text/plain", body); resp.StatusCode != want {
@@ -84,12 +92,6 @@ broken{ 1
 	// A counter where the raw stream keeps a gauge: the push fails, and
 	// its group has a failure time and no successful push.
 	put("/metrics/job/ntp", "# TYPE ntp_offset_seconds counter\nntp_offset_seconds 1\n", 400)
-	eventually(t, 10*time.Second, "the raw lines applied", func() (bool, string) {
-		e := d.scrape(t)
-		_, ok := e.value("ntp_offset_seconds")
-		r, _ := e.value("push_gateway_ingest_lines_rejected_total", "reason", "invalid_name")
-		return ok && r == 1, e.body
-	})
 
 	url := "http://" + d.addr + "/"
 	dom := string(chromium(t, bin, url, "--dump-dom"))
