@@ -18,7 +18,10 @@ import (
 	"github.com/push-gateway/push-gateway/cache"
 )
 
-// Poster sends one HTTP request to the receiver; *httpc.Client is one .
+// Poster sends one HTTP request to the receiver; *httpc.Client is one.
+// Do must be done with body when it returns: the sender fills it with the
+// next snapshot (a client that may still read it, as net/http's Transport
+// can, must copy it).
 type Poster interface {
 	Do(ctx context.Context, method string, headers []Header, body []byte) (Response, error)
 }

@@ -387,6 +387,82 @@ func TestSendFullQueueDropsOldest(t *testing.T) {
 	}
 }
 
+// A request is reused once its sender is done with it, delivered or
+// abandoned by a full queue: its body must hold only the new snapshot, and
+// a reused abandoned request must be retried like any other.
+func TestSendReusesFinishedRequests(t *testing.T) {
+	var mu sync.Mutex
+	down := true
+	seen := map[string]bool{}
+	var r *rig
+	r = newRig(t, Options{}, func(_ context.Context, i int) (Response, error) {
+		body := string(r.p.all()[i].body)
+		mu.Lock()
+		defer mu.Unlock()
+		if down || !seen[body] {
+			seen[body] = true // up: each body fails once, then goes
+			return Response{Status: 503}, nil
+		}
+		return Response{Status: 200}, nil
+	})
+	fill(t, r.c, "g - 10\n")
+	r.s.snapshot() // measure one request
+	one := r.s.q.bytes
+	r.s.q.dropAll()
+	r.stats.Dropped.Store(0)
+	r.s.q.max = 2*one + one/2 // two requests, not three
+	r.p.called = make(chan struct{}, 1000)
+	spare := func() bool {
+		r.s.q.mu.Lock()
+		defer r.s.q.mu.Unlock()
+		return r.s.q.spare != nil
+	}
+	stop := r.run()
+	r.snap(t, 10)
+	<-r.p.called // 10 in flight
+	r.snap(t, 11)
+	r.snap(t, 12) // the queue is full: 10, in flight, is abandoned
+	for deadline := time.Now().Add(10 * time.Second); !spare(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the abandoned request was not given back for reuse")
+		}
+	}
+	r.snap(t, 13) // in the struct and body of 10; abandons 11
+	if spare() {
+		t.Fatal("the snapshot did not reuse the finished request")
+	}
+	mu.Lock()
+	down = false
+	mu.Unlock()
+	stop()
+	for _, c := range r.p.all() {
+		if d := decode(t, c.body); len(d.series) != 1 {
+			t.Fatalf("a body with %d series, want 1: %q", len(d.series), d.series)
+		}
+	}
+	got := delivered(t, r.p.all())
+	if want := []string{"12 @12000", "13 @13000"}; !slices.Equal(got, want) {
+		t.Fatalf("delivered %q, want %q (13 failed once and must be retried)", got, want)
+	}
+	if s, d := r.stats.Sent.Load(), r.stats.Dropped.Load(); s != 2 || d != 2 {
+		t.Errorf("sent %d dropped %d, want 2 and 2", s, d)
+	}
+
+	// Delivered requests are reused one after the other.
+	for v := 20; v < 25; v++ {
+		stop = r.run()
+		r.snap(t, v)
+		stop()
+		if !spare() {
+			t.Fatalf("request %d not given back after delivery", v)
+		}
+	}
+	got = delivered(t, r.p.all())
+	if want := []string{"20 @20000", "21 @21000", "22 @22000", "23 @23000", "24 @24000"}; !slices.Equal(got[2:], want) {
+		t.Fatalf("delivered %q, want it to end with %q", got, want)
+	}
+}
+
 // Run sends one last snapshot at shutdown; a receiver that never answers
 // cannot hold it past the shutdown timeout, and what was not delivered is
 // counted dropped.
