@@ -113,6 +113,8 @@ func run(bin string, env []string, repush time.Duration, dir, url, caFile, inter
 		"--remote-write.url="+url, "--remote-write.interval="+interval,
 		"--remote-write.tls.ca-file="+caFile)
 	cmd.Env = append(os.Environ(), env...)
+	// Killed itself (Ctrl-C, a timeout), rwrss takes the daemon along.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return res, err
