@@ -572,13 +572,8 @@ func (s *Server) raw(c net.Conn, t *tracked, buf []byte, n int, rerr error) {
 		c.Close()
 	}()
 	var p lineState
-	var armed time.Time          // when the idle deadline was last set
-	var pooled *[streamSize]byte // buf's array, if from streamBufs
-	defer func() {
-		if pooled != nil {
-			streamBufs.Put(pooled)
-		}
-	}()
+	var armed time.Time // when the idle deadline was last set
+	defer func() { recycleStream(buf) }()
 	filled := false // the last read filled the buffer
 	quiet := 0      // reads in a row that did not fill it
 	limit := s.o.MaxLineLength
@@ -635,30 +630,24 @@ func (s *Server) raw(c net.Conn, t *tracked, buf []byte, n int, rerr error) {
 		case n == len(buf):
 			nb := make([]byte, min(2*len(buf), limit+1))
 			copy(nb, buf[:n])
+			recycleStream(buf)
 			buf = nb
-			if pooled != nil {
-				streamBufs.Put(pooled)
-				pooled = nil
-			}
 		case filled && len(buf) < streamSize:
 			// A busy client: read more per system call. An idle
 			// connection keeps its small buffer.
-			if b, ok := streamBufs.Get().(*[streamSize]byte); ok {
-				pooled = b
-			} else {
-				pooled = new([streamSize]byte)
+			nb, ok := streamBufs.Get().(*[streamSize]byte)
+			if !ok {
+				nb = new([streamSize]byte)
 			}
-			copy(pooled[:], buf[:n])
-			buf = pooled[:]
+			copy(nb[:], buf[:n])
+			buf = nb[:]
 		case len(buf) > readSize && n < readSize/2 && quiet > 64:
 			// Give back a buffer that grew for one long line or a burst,
 			// once the client has gone quiet: not at every short read,
 			// which would allocate a new buffer per burst.
-			buf = append(make([]byte, 0, readSize), buf[:n]...)[:readSize]
-			if pooled != nil {
-				streamBufs.Put(pooled)
-				pooled = nil
-			}
+			nb := append(make([]byte, 0, readSize), buf[:n]...)[:readSize]
+			recycleStream(buf)
+			buf = nb
 		}
 		now := time.Now()
 		t.last.Store(nanotime())
@@ -692,6 +681,14 @@ const streamSize = 32 << 10
 // otherwise leave 32 KiB of garbage a second, and the heap would grow by
 // that until the next collection.
 var streamBufs sync.Pool
+
+// recycleStream gives buf, no longer used, to streamBufs if it is a stream
+// buffer.
+func recycleStream(buf []byte) {
+	if cap(buf) == streamSize {
+		streamBufs.Put((*[streamSize]byte)(buf[:streamSize]))
+	}
+}
 
 // rearm pushes the idle deadline forward, at most once a second: setting a
 // deadline costs about as much as parsing a line, and a second of slack on
