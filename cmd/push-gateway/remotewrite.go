@@ -243,8 +243,8 @@ func newRemoteWrite(cli *CLI, c *cache.Cache, logger *slog.Logger) (*remoteWrite
 		Encoder:  remotewrite.NewEncoder(ext, true),
 		Poster:   settlingPoster{client},
 		Interval: f.Interval,
-		// No Timeout: the client bounds each request by f.Timeout already,
-		// and a second context per request is garbage every interval.
+		// The client bounds each request by f.Timeout: no context per
+		// request, which would be garbage every interval.
 		QueueSize:             int(f.QueueSize),
 		Headers:               hdrs,
 		UserAgent:             name + "/" + version.Version,

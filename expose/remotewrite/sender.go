@@ -45,7 +45,6 @@ type Options struct {
 	Encoder   *Encoder
 	Poster    Poster
 	Interval  time.Duration // between snapshots
-	Timeout   time.Duration // of one request; 0 means none beyond the Poster's
 	QueueSize int           // compressed bytes
 
 	// Headers are sent with every request, after the protocol's own.
@@ -336,11 +335,6 @@ func (s *Sender) post(ctx context.Context, body []byte) (Response, error) {
 	}
 	h = append(h, s.o.Headers...)
 	s.headers = h
-	if s.o.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.o.Timeout)
-		defer cancel()
-	}
 	return s.o.Poster.Do(ctx, "POST", h, body)
 }
 

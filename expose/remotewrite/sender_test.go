@@ -116,6 +116,18 @@ func (r *rig) snap(t *testing.T, v int) {
 	r.s.snapshot()
 }
 
+// requestSize fills the cache with text and returns the size of the
+// request a snapshot of it makes, leaving the queue and its counts empty.
+func (r *rig) requestSize(t *testing.T, text string) int {
+	t.Helper()
+	fill(t, r.c, text)
+	r.s.snapshot()
+	one := r.s.q.bytes
+	r.s.q.dropAll()
+	r.stats.Dropped.Store(0)
+	return one
+}
+
 // run starts the delivering goroutine; stop ends it once the queue is
 // empty and returns.
 func (r *rig) run() (stop func()) {
@@ -349,11 +361,7 @@ func TestSendFullQueueDropsOldest(t *testing.T) {
 		}
 		return Response{Status: 200}, nil
 	})
-	fill(t, r.c, "x - 1\ng - 10\n")
-	r.s.snapshot() // measure one request
-	one := r.s.q.bytes
-	r.s.q.dropAll()
-	r.stats.Dropped.Store(0)
+	one := r.requestSize(t, "x - 1\ng - 10\n")
 	r.s.q.max = 3*one + one/2 // three requests of about that size
 	r.p.called = make(chan struct{}, 1000)
 	stop := r.run()
@@ -405,11 +413,7 @@ func TestSendReusesFinishedRequests(t *testing.T) {
 		}
 		return Response{Status: 200}, nil
 	})
-	fill(t, r.c, "g - 10\n")
-	r.s.snapshot() // measure one request
-	one := r.s.q.bytes
-	r.s.q.dropAll()
-	r.stats.Dropped.Store(0)
+	one := r.requestSize(t, "g - 10\n")
 	r.s.q.max = 2*one + one/2 // two requests, not three
 	r.p.called = make(chan struct{}, 1000)
 	spare := func() bool {
