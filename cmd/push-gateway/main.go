@@ -229,7 +229,7 @@ func isDir(p string) bool {
 // (GOGC/100 * 4 MB) and twice the live heap after: a daemon whose live heap
 // is under 1 MB kept up to 4 MB of garbage resident. 25 bounds that at
 // 1 MB; the cost, more collections of a small heap, did not show in CPU
-// per sample ingested or scraped (BENCHMARKS.md, "GOGC").
+// per sample ingested or scraped (BENCHMARKS.md, "Settling").
 const gcPercent = 25
 
 // settleAfter bounds the wait for a first remote write delivery (settle).
@@ -465,10 +465,10 @@ func serve(ctx context.Context, cli *CLI, webSec *webSecurity, logger *slog.Logg
 	logger.Info("starting "+name, "version", version.Info(), "build_context", version.BuildContext(),
 		"socket", sock.Addr().String(), "address", address, "tls", tlsOn, "basic_auth", authOn)
 	checkDescriptors(logger, cli.Ingest.MaxConnections, cli.Web.MaxConnections)
-	pageout.Release() // what the parse of the flags and the start mapped
 	if rw == nil {
 		settle()
 	} else {
+		pageout.Release() // what the parse of the flags and the start mapped
 		// Settled by the first request delivered, whose TLS handshake
 		// would otherwise meet a heap with the collector's memory in it
 		// (the peak); at the latest after settleAfter.

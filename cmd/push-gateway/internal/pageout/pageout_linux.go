@@ -26,8 +26,9 @@ const (
 // needed. (Not so in a position-independent build, -buildmode=pie, which
 // the release builds are not: there the relocated read-only data is a
 // read-only mapping of the binary made of anonymous pages, and paging it
-// out sends it to swap, if there is any.) On a kernel without these calls nothing happens. Safe to call at
-// any time, from any goroutine; it allocates a few kB.
+// out sends it to swap, if there is any.) On a kernel without these calls
+// nothing happens. Safe to call at any time, from any goroutine; it
+// allocates a few kB.
 func Release() {
 	var buf [4096]byte
 	n, err := syscall.Readlink("/proc/self/exe", buf[:])
